@@ -1,0 +1,372 @@
+//! Configuration, read once per cold start from the environment and an optional `.env`.
+//!
+//! The keys of the old deployment's `.env` (contract section 8) keep their names and
+//! meaning; the project's own keys are documented in the README. A missing or malformed
+//! key is a [`ConfigError`] whose `Display` is one line naming the key.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+/// Development fallbacks for the two secrets. Refused when `FLASK_ENV=production`.
+const DEV_FLASK_SECRET: &str = "dev-only-flask-secret-change-me";
+const DEV_JWT_SECRET: &str = "dev-only-jwt-secret-change-me";
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("configuration error: {key} {problem}")]
+pub struct ConfigError {
+    pub key: String,
+    pub problem: String,
+}
+
+impl ConfigError {
+    fn new(key: &str, problem: impl Into<String>) -> Self {
+        Self {
+            key: key.to_string(),
+            problem: problem.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpSecurity {
+    StartTls,
+    Tls,
+    None,
+}
+
+#[derive(Debug, Clone)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    pub security: SmtpSecurity,
+    pub user: Option<String>,
+    pub password: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `FLASK_ENV=production`: rate limiting and scheduled cleanup on, dev secrets refused.
+    pub production: bool,
+    pub flask_secret: String,
+    pub jwt_secret: String,
+    pub jwt_access_expiry: i64,
+    pub jwt_refresh_expiry: i64,
+    /// Lifetime of a password-reset link, seconds.
+    pub pw_reset_window: i64,
+    /// Lifetime of the first set-password link of a new account, seconds.
+    pub pw_setup_window: i64,
+    /// Host (and optional port) that e-mailed links are built on.
+    pub public_host: String,
+    /// Scheme for links built outside any request (the root user's registration e-mail).
+    pub public_scheme: String,
+    pub root_email: String,
+    pub root_password: Option<String>,
+    pub email_name: String,
+    pub email_from: String,
+    pub smtp: Option<SmtpConfig>,
+    pub database_url: String,
+    pub redis_url: Option<String>,
+    pub ratelimit_default: String,
+    pub cleanup_interval: i64,
+    /// Where the embedded database and locally written e-mails live.
+    pub data_dir: PathBuf,
+    /// Run migrations and the root bootstrap on every cold start (cheap when up to date).
+    pub migrate_on_start: bool,
+}
+
+impl Config {
+    /// Reads `.env` (if present; the environment wins) and then the environment.
+    pub fn load() -> Result<Self, ConfigError> {
+        match dotenvy::dotenv() {
+            Ok(_) => {}
+            Err(e) if e.not_found() => {}
+            Err(e) => return Err(ConfigError::new(".env", format!("cannot be read: {e}"))),
+        }
+        Self::from_vars(std::env::vars().collect())
+    }
+
+    /// Builds the configuration from a map of variables; the testable core of [`load`].
+    pub fn from_vars(vars: HashMap<String, String>) -> Result<Self, ConfigError> {
+        let env = Vars(vars);
+        let production = env.get("FLASK_ENV").as_deref() == Some("production");
+        let secret = |key: &str, dev: &str| -> Result<String, ConfigError> {
+            match env.get(key) {
+                Some(v) if production && v == dev => Err(ConfigError::new(
+                    key,
+                    "must be set to a real secret when FLASK_ENV=production",
+                )),
+                Some(v) => Ok(v),
+                None if production => Err(ConfigError::new(
+                    key,
+                    "is required when FLASK_ENV=production (a long random string)",
+                )),
+                None => Ok(dev.to_string()),
+            }
+        };
+        let required_in_production = |key: &str, dev: &str| -> Result<String, ConfigError> {
+            match env.get(key) {
+                Some(v) => Ok(v),
+                None if production => Err(ConfigError::new(
+                    key,
+                    "is required when FLASK_ENV=production",
+                )),
+                None => Ok(dev.to_string()),
+            }
+        };
+
+        let data_dir = PathBuf::from(env.get("DATA_DIR").unwrap_or_else(|| "data".into()));
+        let database_url = database_url(&env, &data_dir)?;
+        let smtp = match env.get("SMTP_HOST") {
+            None => None,
+            Some(host) => Some(SmtpConfig {
+                host,
+                port: env.parse_or("SMTP_PORT", 587, "must be a TCP port number (1-65535)")?,
+                security: match env.get("SMTP_SECURITY").as_deref() {
+                    None | Some("starttls") => SmtpSecurity::StartTls,
+                    Some("tls") => SmtpSecurity::Tls,
+                    Some("none") => SmtpSecurity::None,
+                    Some(other) => {
+                        return Err(ConfigError::new(
+                            "SMTP_SECURITY",
+                            format!("must be one of starttls, tls, none (got {other:?})"),
+                        ));
+                    }
+                },
+                user: env.get("SMTP_USER"),
+                password: env.get("SMTP_PASSWORD"),
+            }),
+        };
+        let public_scheme = match env.get("PUBLIC_SCHEME") {
+            None if production => "https".to_string(),
+            None => "http".to_string(),
+            Some(s) if s == "http" || s == "https" => s,
+            Some(other) => {
+                return Err(ConfigError::new(
+                    "PUBLIC_SCHEME",
+                    format!("must be http or https (got {other:?})"),
+                ));
+            }
+        };
+
+        Ok(Self {
+            production,
+            flask_secret: secret("FLASK_SECRET", DEV_FLASK_SECRET)?,
+            jwt_secret: secret("JWT_SECRET", DEV_JWT_SECRET)?,
+            jwt_access_expiry: env.seconds("JWT_ACCESS_EXPIRY", 900)?,
+            jwt_refresh_expiry: env.seconds("JWT_REFRESH_EXPIRY", 30 * 24 * 3600)?,
+            pw_reset_window: env.seconds("PW_RESET_WINDOW", 3600)?,
+            pw_setup_window: env.seconds("PW_SETUP_WINDOW", 7 * 24 * 3600)?,
+            public_host: required_in_production("PUBLIC_HOST", "127.0.0.1:9000")?,
+            public_scheme,
+            root_email: required_in_production("ROOT_EMAIL", "root@localhost")?,
+            root_password: env.get("ROOT_PASSWORD"),
+            email_name: env
+                .get("EMAIL_NAME")
+                .unwrap_or_else(|| "BriefThreat".into()),
+            email_from: required_in_production("EMAIL_FROM", "briefthreat@localhost")?,
+            smtp,
+            database_url,
+            redis_url: redis_url(&env)?,
+            ratelimit_default: env
+                .get("RATELIMIT_DEFAULT")
+                .unwrap_or_else(|| "1000/hour;10000/day".into()),
+            cleanup_interval: env.seconds("CLEANUP_INTERVAL", 3600)?,
+            data_dir,
+            migrate_on_start: env.flag("MIGRATE_ON_START", true)?,
+        })
+    }
+}
+
+/// `DATABASE_URL` wins; otherwise the old deployment's `MYSQL_*` keys when `MYSQL_HOST`
+/// is set; otherwise the embedded SQLite file under the data directory.
+fn database_url(env: &Vars, data_dir: &std::path::Path) -> Result<String, ConfigError> {
+    if let Some(url) = env.get("DATABASE_URL") {
+        if url.starts_with("mysql://")
+            || url.starts_with("mariadb://")
+            || url.starts_with("sqlite:")
+        {
+            return Ok(url.replacen("mariadb://", "mysql://", 1));
+        }
+        return Err(ConfigError::new(
+            "DATABASE_URL",
+            "must start with mysql://, mariadb:// or sqlite:",
+        ));
+    }
+    if let Some(host) = env.get("MYSQL_HOST") {
+        let port: u16 = env.parse_or("MYSQL_PORT", 3306, "must be a TCP port number (1-65535)")?;
+        let user = env
+            .get("MYSQL_USER")
+            .ok_or_else(|| ConfigError::new("MYSQL_USER", "is required when MYSQL_HOST is set"))?;
+        let database = env.get("MYSQL_DATABASE").ok_or_else(|| {
+            ConfigError::new("MYSQL_DATABASE", "is required when MYSQL_HOST is set")
+        })?;
+        let password = env.get("MYSQL_PASSWORD").unwrap_or_default();
+        return Ok(format!(
+            "mysql://{}:{}@{host}:{port}/{}",
+            url_escape(&user),
+            url_escape(&password),
+            url_escape(&database)
+        ));
+    }
+    Ok(format!(
+        "sqlite://{}?mode=rwc",
+        data_dir.join("briefthreat.db").display()
+    ))
+}
+
+fn redis_url(env: &Vars) -> Result<Option<String>, ConfigError> {
+    match env.get("REDIS_URL") {
+        Some(url) if url.starts_with("redis://") || url.starts_with("rediss://") => Ok(Some(url)),
+        Some(_) => Err(ConfigError::new(
+            "REDIS_URL",
+            "must start with redis:// or rediss://",
+        )),
+        None => Ok(None),
+    }
+}
+
+/// Percent-encodes what may not appear raw in a URL's user, password or path.
+fn url_escape(raw: &str) -> String {
+    raw.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+struct Vars(HashMap<String, String>);
+
+impl Vars {
+    /// A key counts as unset when absent or blank, as in the old `.env` files.
+    fn get(&self, key: &str) -> Option<String> {
+        self.0
+            .get(key)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn parse_or<T: std::str::FromStr>(
+        &self,
+        key: &str,
+        default: T,
+        expected: &str,
+    ) -> Result<T, ConfigError> {
+        match self.get(key) {
+            None => Ok(default),
+            Some(raw) => raw
+                .parse()
+                .map_err(|_| ConfigError::new(key, format!("{expected} (got {raw:?})"))),
+        }
+    }
+
+    fn seconds(&self, key: &str, default: i64) -> Result<i64, ConfigError> {
+        let value: i64 = self.parse_or(key, default, "must be a whole number of seconds")?;
+        if value <= 0 {
+            return Err(ConfigError::new(
+                key,
+                format!("must be a positive number of seconds (got {value})"),
+            ));
+        }
+        Ok(value)
+    }
+
+    fn flag(&self, key: &str, default: bool) -> Result<bool, ConfigError> {
+        match self
+            .get(key)
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            None => Ok(default),
+            Some("1" | "true" | "yes" | "on") => Ok(true),
+            Some("0" | "false" | "no" | "off") => Ok(false),
+            Some(other) => Err(ConfigError::new(
+                key,
+                format!("must be true or false (got {other:?})"),
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_give_an_embedded_development_setup() {
+        let config = Config::from_vars(vars(&[])).unwrap();
+        assert!(!config.production);
+        assert_eq!(config.database_url, "sqlite://data/briefthreat.db?mode=rwc");
+        assert_eq!(config.jwt_access_expiry, 900);
+        assert!(config.smtp.is_none());
+        assert_eq!(config.public_scheme, "http");
+    }
+
+    #[test]
+    fn malformed_expiry_names_the_key_in_one_line() {
+        let err = Config::from_vars(vars(&[("JWT_ACCESS_EXPIRY", "abc")])).unwrap_err();
+        assert_eq!(err.key, "JWT_ACCESS_EXPIRY");
+        let line = err.to_string();
+        assert!(line.contains("JWT_ACCESS_EXPIRY"), "{line}");
+        assert!(!line.contains('\n'));
+    }
+
+    #[test]
+    fn production_requires_real_secrets() {
+        let err = Config::from_vars(vars(&[("FLASK_ENV", "production")])).unwrap_err();
+        assert_eq!(err.key, "FLASK_SECRET");
+        let err = Config::from_vars(vars(&[
+            ("FLASK_ENV", "production"),
+            ("FLASK_SECRET", DEV_FLASK_SECRET),
+        ]))
+        .unwrap_err();
+        assert_eq!(err.key, "FLASK_SECRET");
+    }
+
+    #[test]
+    fn old_mysql_keys_build_the_database_url() {
+        let config = Config::from_vars(vars(&[
+            ("MYSQL_HOST", "db"),
+            ("MYSQL_USER", "brief"),
+            ("MYSQL_PASSWORD", "p@ss word"),
+            ("MYSQL_DATABASE", "briefthreat"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            config.database_url,
+            "mysql://brief:p%40ss%20word@db:3306/briefthreat"
+        );
+    }
+
+    #[test]
+    fn database_url_wins_and_mariadb_scheme_is_accepted() {
+        let config = Config::from_vars(vars(&[
+            ("DATABASE_URL", "mariadb://u:p@127.0.0.1:3307/x"),
+            ("MYSQL_HOST", "db"),
+        ]))
+        .unwrap();
+        assert_eq!(config.database_url, "mysql://u:p@127.0.0.1:3307/x");
+        let err = Config::from_vars(vars(&[("DATABASE_URL", "postgres://x")])).unwrap_err();
+        assert_eq!(err.key, "DATABASE_URL");
+    }
+
+    #[test]
+    fn smtp_settings_default_to_starttls_on_587() {
+        let config = Config::from_vars(vars(&[("SMTP_HOST", "mail.example.org")])).unwrap();
+        let smtp = config.smtp.unwrap();
+        assert_eq!((smtp.port, smtp.security), (587, SmtpSecurity::StartTls));
+        let err =
+            Config::from_vars(vars(&[("SMTP_HOST", "x"), ("SMTP_SECURITY", "ssl")])).unwrap_err();
+        assert_eq!(err.key, "SMTP_SECURITY");
+    }
+}

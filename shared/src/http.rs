@@ -1,0 +1,261 @@
+//! HTTP helpers shared by every API function: path normalisation, the body rules of
+//! contract section 1, and the one place where errors become responses.
+
+use std::collections::BTreeMap;
+
+use lambda_http::http::{HeaderValue, StatusCode, header};
+use lambda_http::{Body, Request, Response};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+/// Every answer the API can give that is not a success, mapped to the contract's
+/// status codes and bodies in [`ApiError::into_response`].
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
+    /// 422 with a `message` (token problems).
+    #[error("unprocessable: {0}")]
+    Unprocessable(String),
+    /// 422 with a field map (validation).
+    #[error("validation failed: {0:?}")]
+    Validation(FieldErrors),
+    #[error("not found")]
+    NotFound,
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("rate limited: {0}")]
+    TooManyRequests(String),
+    /// Anything unexpected: logged, never shown.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+pub const NO_INPUT: &str = "No input data provided";
+
+impl ApiError {
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        ApiError::Internal(cause.to_string())
+    }
+
+    pub fn into_response(self) -> Response<Body> {
+        match self {
+            ApiError::BadRequest(m) => message(StatusCode::BAD_REQUEST, &m),
+            ApiError::Unauthorized(m) => message(StatusCode::UNAUTHORIZED, &m),
+            ApiError::Unprocessable(m) => message(StatusCode::UNPROCESSABLE_ENTITY, &m),
+            ApiError::Validation(fields) => {
+                json_response(StatusCode::UNPROCESSABLE_ENTITY, &fields.0)
+            }
+            ApiError::NotFound => message(StatusCode::NOT_FOUND, "Not found"),
+            ApiError::MethodNotAllowed => message(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "The method is not allowed for the requested URL.",
+            ),
+            ApiError::TooManyRequests(m) => message(StatusCode::TOO_MANY_REQUESTS, &m),
+            ApiError::Internal(cause) => {
+                tracing::error!(%cause, "internal error");
+                message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+            }
+        }
+    }
+}
+
+impl From<crate::db::DbError> for ApiError {
+    fn from(e: crate::db::DbError) -> Self {
+        ApiError::internal(e)
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        ApiError::internal(e)
+    }
+}
+
+/// Validation errors: field name → messages, reported all together.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct FieldErrors(pub BTreeMap<String, Vec<String>>);
+
+impl FieldErrors {
+    pub fn add(&mut self, field: &str, message: impl Into<String>) {
+        self.0
+            .entry(field.to_string())
+            .or_default()
+            .push(message.into());
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// `Err(422)` when anything failed, so callers can `?` after checking every field.
+    pub fn into_result(self) -> Result<(), ApiError> {
+        if self.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::Validation(self))
+        }
+    }
+}
+
+/// The request path with any run of leading slashes folded into one: the app calls
+/// `//api/v1/auth/login`.
+pub fn normalized_path(path: &str) -> String {
+    format!("/{}", path.trim_start_matches('/'))
+}
+
+/// Whether the request declares a JSON body (`application/json` or `*+json`), as Flask's
+/// `request.is_json` decides.
+fn is_json_content_type(req: &Request) -> bool {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            let mime = v.split(';').next().unwrap_or_default().trim();
+            mime.eq_ignore_ascii_case("application/json") || mime.ends_with("+json")
+        })
+        .unwrap_or(false)
+}
+
+fn body_bytes(req: &Request) -> &[u8] {
+    match req.body() {
+        Body::Empty => &[],
+        Body::Text(t) => t.as_bytes(),
+        Body::Binary(b) => b,
+        _ => &[],
+    }
+}
+
+/// The JSON object of a request that must carry a body (contract section 1): absent,
+/// non-JSON or falsy bodies are 400 `No input data provided`, checked before any
+/// authentication. Returns the object's members; a non-object truthy value is handed
+/// on as an empty map so that validation reports the missing fields.
+pub fn required_json_body(req: &Request) -> Result<Map<String, Value>, ApiError> {
+    if !is_json_content_type(req) {
+        return Err(ApiError::BadRequest(NO_INPUT.into()));
+    }
+    let bytes = body_bytes(req);
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::BadRequest(NO_INPUT.into()));
+    }
+    let value: Value = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::BadRequest(format!("Failed to decode JSON object: {e}")))?;
+    match value {
+        Value::Object(map) if !map.is_empty() => Ok(map),
+        Value::Null | Value::Bool(false) => Err(ApiError::BadRequest(NO_INPUT.into())),
+        Value::Object(_) => Err(ApiError::BadRequest(NO_INPUT.into())),
+        Value::Array(a) if a.is_empty() => Err(ApiError::BadRequest(NO_INPUT.into())),
+        Value::String(s) if s.is_empty() => Err(ApiError::BadRequest(NO_INPUT.into())),
+        Value::Number(n) if n.as_f64() == Some(0.0) => Err(ApiError::BadRequest(NO_INPUT.into())),
+        _ => Ok(Map::new()),
+    }
+}
+
+/// The raw text of a JSON request body, kept exact (amounts must never pass through a
+/// float). Only call after [`required_json_body`] accepted the request.
+pub fn raw_body(req: &Request) -> &[u8] {
+    body_bytes(req)
+}
+
+pub fn json_response<T: Serialize + ?Sized>(status: StatusCode, body: &T) -> Response<Body> {
+    let text = serde_json::to_string(body).unwrap_or_else(|_| "{}".into());
+    let mut resp = Response::new(Body::Text(text));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+pub fn message(status: StatusCode, text: &str) -> Response<Body> {
+    json_response(status, &json!({ "message": text }))
+}
+
+pub fn ok_json<T: Serialize + ?Sized>(body: &T) -> Response<Body> {
+    json_response(StatusCode::OK, body)
+}
+
+pub fn no_content() -> Response<Body> {
+    let mut resp = Response::new(Body::Empty);
+    *resp.status_mut() = StatusCode::NO_CONTENT;
+    resp
+}
+
+pub fn html_response(status: StatusCode, html: String) -> Response<Body> {
+    let mut resp = Response::new(Body::Text(html));
+    *resp.status_mut() = status;
+    let headers = resp.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    resp
+}
+
+/// Turns a handler's result into the response the contract wants.
+pub fn respond(result: Result<Response<Body>, ApiError>) -> Response<Body> {
+    result.unwrap_or_else(ApiError::into_response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn json_request(body: &str) -> Request {
+        let mut req = Request::new(Body::Text(body.to_string()));
+        req.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        req
+    }
+
+    #[test]
+    fn leading_slashes_fold_into_one() {
+        assert_eq!(normalized_path("//api/v1/auth/login"), "/api/v1/auth/login");
+        assert_eq!(normalized_path("///health"), "/health");
+        assert_eq!(normalized_path("/"), "/");
+    }
+
+    #[test]
+    fn falsy_and_missing_bodies_are_no_input() {
+        for body in ["", "  ", "{}", "[]", "null", "false", "0", "0.0", "\"\""] {
+            let err = required_json_body(&json_request(body)).unwrap_err();
+            assert!(
+                matches!(&err, ApiError::BadRequest(m) if m == NO_INPUT),
+                "{body}: {err:?}"
+            );
+        }
+        let mut req = json_request("{\"a\": 1}");
+        req.headers_mut().remove(header::CONTENT_TYPE);
+        assert!(required_json_body(&req).is_err());
+    }
+
+    #[test]
+    fn malformed_json_is_400_with_a_message() {
+        let err = required_json_body(&json_request("{nope")).unwrap_err();
+        assert!(matches!(err, ApiError::BadRequest(m) if m.starts_with("Failed to decode JSON")));
+    }
+
+    #[test]
+    fn truthy_non_objects_go_on_to_validation() {
+        assert!(required_json_body(&json_request("[1]")).unwrap().is_empty());
+        assert_eq!(
+            required_json_body(&json_request("{\"a\":1}"))
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+}

@@ -1,0 +1,202 @@
+//! The users table. Usernames and e-mails are unique case-insensitively on every engine
+//! through the `*_key` columns, which hold the lower-cased value.
+
+use sqlx::{Any, AnyConnection, Executor};
+
+use crate::db::DbError;
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct User {
+    pub id: i64,
+    pub username: String,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: Option<String>,
+    pub password_hash: Option<String>,
+    is_admin: i64,
+    pub registration_time: i64,
+    pub password_link_counter: i64,
+}
+
+impl User {
+    pub fn is_admin(&self) -> bool {
+        self.is_admin != 0
+    }
+
+    pub fn full_name(&self) -> String {
+        match self.last_name.as_deref().map(str::trim) {
+            Some(last) if !last.is_empty() => format!("{} {last}", self.first_name),
+            _ => self.first_name.clone(),
+        }
+    }
+
+    pub fn has_password(&self) -> bool {
+        self.password_hash.is_some()
+    }
+}
+
+/// `SELECT <every user column> FROM users <rest>`, as a static string (sqlx only runs
+/// audited, static SQL).
+macro_rules! select_users {
+    ($rest:literal) => {
+        concat!(
+            "SELECT id, username, email, first_name, last_name, password_hash, is_admin, ",
+            "registration_time, password_link_counter FROM users ",
+            $rest
+        )
+    };
+}
+
+/// The comparison key for usernames and e-mails.
+pub fn key(value: &str) -> String {
+    value.to_lowercase()
+}
+
+pub struct NewUser<'a> {
+    pub username: &'a str,
+    pub email: &'a str,
+    pub first_name: &'a str,
+    pub last_name: Option<&'a str>,
+    pub is_admin: bool,
+    pub password_hash: Option<&'a str>,
+    pub registration_time: i64,
+}
+
+pub async fn find_by_username<'c, E: Executor<'c, Database = Any>>(
+    exec: E,
+    username: &str,
+) -> Result<Option<User>, DbError> {
+    Ok(sqlx::query_as(select_users!("WHERE username_key = ?"))
+        .bind(key(username))
+        .fetch_optional(exec)
+        .await?)
+}
+
+pub async fn find_by_id<'c, E: Executor<'c, Database = Any>>(
+    exec: E,
+    id: i64,
+) -> Result<Option<User>, DbError> {
+    Ok(sqlx::query_as(select_users!("WHERE id = ?"))
+        .bind(id)
+        .fetch_optional(exec)
+        .await?)
+}
+
+pub async fn email_taken<'c, E: Executor<'c, Database = Any>>(
+    exec: E,
+    email: &str,
+) -> Result<bool, DbError> {
+    let found: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE email_key = ?")
+        .bind(key(email))
+        .fetch_optional(exec)
+        .await?;
+    Ok(found.is_some())
+}
+
+pub async fn admins<'c, E: Executor<'c, Database = Any>>(exec: E) -> Result<Vec<User>, DbError> {
+    Ok(
+        sqlx::query_as(select_users!("WHERE is_admin = 1 ORDER BY id"))
+            .fetch_all(exec)
+            .await?,
+    )
+}
+
+/// Inserts a user; a lost race on a unique key comes back as a unique violation.
+pub async fn insert(conn: &mut AnyConnection, user: &NewUser<'_>) -> Result<i64, DbError> {
+    let result = sqlx::query(
+        "INSERT INTO users (username, username_key, email, email_key, first_name, last_name, \
+         password_hash, is_admin, registration_time, password_link_counter) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
+    )
+    .bind(user.username)
+    .bind(key(user.username))
+    .bind(user.email)
+    .bind(key(user.email))
+    .bind(user.first_name)
+    .bind(user.last_name)
+    .bind(user.password_hash)
+    .bind(i64::from(user.is_admin))
+    .bind(user.registration_time)
+    .execute(&mut *conn)
+    .await?;
+    match result.last_insert_id() {
+        Some(id) => Ok(id),
+        None => Ok(
+            sqlx::query_scalar("SELECT id FROM users WHERE username_key = ?")
+                .bind(key(user.username))
+                .fetch_one(&mut *conn)
+                .await?,
+        ),
+    }
+}
+
+/// Sets a new password and moves the link counter on, so every outstanding link dies.
+/// With `expected_counter`, only while the counter still has that value (a link being
+/// used): returns false when another request got there first.
+pub async fn set_password(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    password_hash: &str,
+    expected_counter: Option<i64>,
+) -> Result<bool, DbError> {
+    let result = match expected_counter {
+        Some(counter) => sqlx::query(
+            "UPDATE users SET password_hash = ?, password_link_counter = password_link_counter + 1 \
+                 WHERE id = ? AND password_link_counter = ?",
+        )
+        .bind(password_hash)
+        .bind(user_id)
+        .bind(counter)
+        .execute(conn)
+        .await?,
+        None => sqlx::query(
+            "UPDATE users SET password_hash = ?, password_link_counter = password_link_counter + 1 \
+                 WHERE id = ?",
+        )
+        .bind(password_hash)
+        .bind(user_id)
+        .execute(conn)
+        .await?,
+    };
+    Ok(result.rows_affected() == 1)
+}
+
+/// Moves the link counter on (a new link supersedes every older one) and returns it.
+pub async fn next_link_counter(conn: &mut AnyConnection, user_id: i64) -> Result<i64, DbError> {
+    sqlx::query("UPDATE users SET password_link_counter = password_link_counter + 1 WHERE id = ?")
+        .bind(user_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(
+        sqlx::query_scalar("SELECT password_link_counter FROM users WHERE id = ?")
+            .bind(user_id)
+            .fetch_one(&mut *conn)
+            .await?,
+    )
+}
+
+pub async fn set_admin<'c, E: Executor<'c, Database = Any>>(
+    exec: E,
+    user_id: i64,
+    is_admin: bool,
+) -> Result<(), DbError> {
+    sqlx::query("UPDATE users SET is_admin = ? WHERE id = ?")
+        .bind(i64::from(is_admin))
+        .bind(user_id)
+        .execute(exec)
+        .await?;
+    Ok(())
+}
+
+/// Ids of the forms a user submitted, ascending.
+pub async fn form_ids<'c, E: Executor<'c, Database = Any>>(
+    exec: E,
+    user_id: i64,
+) -> Result<Vec<i64>, DbError> {
+    Ok(
+        sqlx::query_scalar("SELECT id FROM forms WHERE submitter_id = ? ORDER BY id")
+            .bind(user_id)
+            .fetch_all(exec)
+            .await?,
+    )
+}

@@ -1,0 +1,256 @@
+//! Input validation with the old service's exact messages (marshmallow's): every field is
+//! checked, all failures are reported together, unknown keys are ignored.
+
+use serde_json::{Map, Value};
+
+use crate::http::{ApiError, FieldErrors};
+
+pub const MISSING: &str = "Missing data for required field.";
+pub const NOT_STRING: &str = "Not a valid string.";
+pub const NOT_INTEGER: &str = "Not a valid integer.";
+pub const NOT_BOOLEAN: &str = "Not a valid boolean.";
+pub const NOT_NULL: &str = "Field may not be null.";
+
+/// A request body being validated: typed getters record failures and carry on.
+pub struct Input<'a> {
+    body: &'a Map<String, Value>,
+    errors: FieldErrors,
+}
+
+impl<'a> Input<'a> {
+    pub fn new(body: &'a Map<String, Value>) -> Self {
+        Self {
+            body,
+            errors: FieldErrors::default(),
+        }
+    }
+
+    pub fn fail(&mut self, field: &str, message: impl Into<String>) {
+        self.errors.add(field, message);
+    }
+
+    /// The value of a non-nullable field: `None` when absent (recording
+    /// `Missing data...` if required) or null (recording `Field may not be null.`).
+    fn present(&mut self, field: &str, required: bool) -> Option<&'a Value> {
+        match self.body.get(field) {
+            None => {
+                if required {
+                    self.fail(field, MISSING);
+                }
+                None
+            }
+            Some(Value::Null) => {
+                self.fail(field, NOT_NULL);
+                None
+            }
+            Some(v) => Some(v),
+        }
+    }
+
+    /// A string of at most `max` characters.
+    pub fn string(&mut self, field: &str, max: Option<usize>, required: bool) -> Option<String> {
+        let value = self.present(field, required)?;
+        self.check_string(field, value, max)
+    }
+
+    /// An optional string that may also be null: `Some(None)` for an explicit null.
+    pub fn nullable_string(&mut self, field: &str, max: Option<usize>) -> Option<Option<String>> {
+        match self.body.get(field) {
+            None => None,
+            Some(Value::Null) => Some(None),
+            Some(v) => self.check_string(field, v, max).map(Some),
+        }
+    }
+
+    fn check_string(&mut self, field: &str, value: &Value, max: Option<usize>) -> Option<String> {
+        let Value::String(s) = value else {
+            self.fail(field, NOT_STRING);
+            return None;
+        };
+        if let Some(max) = max
+            && s.chars().count() > max
+        {
+            self.fail(field, format!("Longer than maximum length {max}."));
+            return None;
+        }
+        Some(s.clone())
+    }
+
+    /// A boolean, accepting the spellings the old service accepted ("true", 1, "yes", ...).
+    pub fn boolean(&mut self, field: &str, required: bool) -> Option<bool> {
+        let value = self.present(field, required)?;
+        let parsed = match value {
+            Value::Bool(b) => Some(*b),
+            Value::Number(n) => match n.as_f64() {
+                Some(1.0) => Some(true),
+                Some(0.0) => Some(false),
+                _ => None,
+            },
+            Value::String(s) => match s.as_str() {
+                "t" | "T" | "true" | "True" | "TRUE" | "1" | "on" | "On" | "ON" | "y" | "Y"
+                | "yes" | "Yes" | "YES" => Some(true),
+                "f" | "F" | "false" | "False" | "FALSE" | "0" | "off" | "Off" | "OFF" | "n"
+                | "N" | "no" | "No" | "NO" => Some(false),
+                _ => None,
+            },
+            _ => None,
+        };
+        if parsed.is_none() {
+            self.fail(field, NOT_BOOLEAN);
+        }
+        parsed
+    }
+
+    /// An integer id: a JSON integer or a string of digits.
+    pub fn integer(&mut self, field: &str, required: bool) -> Option<i64> {
+        let value = self.present(field, required)?;
+        let parsed = match value {
+            Value::Number(n) => n.as_i64(),
+            Value::String(s) => s.trim().parse().ok(),
+            _ => None,
+        };
+        if parsed.is_none() {
+            self.fail(field, NOT_INTEGER);
+        }
+        parsed
+    }
+
+    /// `Err(422)` with every failing field, or `Ok` when all passed.
+    pub fn finish(self) -> Result<(), ApiError> {
+        self.errors.into_result()
+    }
+}
+
+/// A whole-object error: `{"_schema": [message]}`.
+pub fn schema_error(message: impl Into<String>) -> ApiError {
+    let mut errors = FieldErrors::default();
+    errors.add("_schema", message);
+    ApiError::Validation(errors)
+}
+
+/// Checks an e-mail address's syntax (no DNS) and normalises it: the domain lower-cased.
+/// The error says why the address is invalid.
+pub fn normalize_email(raw: &str) -> Result<String, String> {
+    let address = raw.trim();
+    let Some((local, domain)) = address.rsplit_once('@') else {
+        return Err("The email address is not valid. It must have exactly one @-sign.".into());
+    };
+    if local.contains('@') {
+        return Err("The email address is not valid. It must have exactly one @-sign.".into());
+    }
+    if local.is_empty() {
+        return Err("There must be something before the @-sign.".into());
+    }
+    if domain.is_empty() {
+        return Err("There must be something after the @-sign.".into());
+    }
+    if local.len() > 64 {
+        return Err("The email address is too long before the @-sign.".into());
+    }
+    if local.starts_with('.') || local.ends_with('.') || local.contains("..") {
+        return Err("The email address contains a period in an invalid position.".into());
+    }
+    let local_ok = local.chars().all(|c| {
+        c.is_alphanumeric()
+            || "!#$%&'*+-/=?^_`{|}~.".contains(c)
+            || (!c.is_ascii() && !c.is_control())
+    });
+    if !local_ok {
+        return Err("The email address contains invalid characters before the @-sign.".into());
+    }
+    let domain = domain.to_lowercase();
+    if !domain.contains('.') {
+        return Err("The part after the @-sign is not valid. It should have a period.".into());
+    }
+    for label in domain.split('.') {
+        if label.is_empty() {
+            return Err(
+                "An email address cannot have a period in an invalid position after the @-sign."
+                    .into(),
+            );
+        }
+        if label.len() > 63 {
+            return Err("The part after the @-sign is too long.".into());
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return Err(
+                "An email address cannot have a hyphen immediately before or after a period."
+                    .into(),
+            );
+        }
+        if !label.chars().all(|c| c.is_alphanumeric() || c == '-') {
+            return Err("The part after the @-sign contains invalid characters.".into());
+        }
+    }
+    if domain
+        .rsplit('.')
+        .next()
+        .is_some_and(|tld| tld.chars().all(|c| c.is_ascii_digit()))
+    {
+        return Err(
+            "The part after the @-sign is not valid. It is not within a valid top-level domain."
+                .into(),
+        );
+    }
+    Ok(format!("{local}@{domain}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn reports_every_failing_field_with_the_old_messages() {
+        let body = json!({"username": 5, "is_admin": "maybe", "first_name": "x".repeat(65), "last_name": null});
+        let map = body.as_object().unwrap();
+        let mut input = Input::new(map);
+        input.string("username", Some(128), true);
+        input.string("email", Some(128), true);
+        input.boolean("is_admin", true);
+        input.string("first_name", Some(64), true);
+        assert_eq!(input.nullable_string("last_name", Some(64)), Some(None));
+        let ApiError::Validation(errors) = input.finish().unwrap_err() else {
+            panic!("expected a field map")
+        };
+        assert_eq!(errors.0["username"], vec![NOT_STRING]);
+        assert_eq!(errors.0["email"], vec![MISSING]);
+        assert_eq!(errors.0["is_admin"], vec![NOT_BOOLEAN]);
+        assert_eq!(
+            errors.0["first_name"],
+            vec!["Longer than maximum length 64."]
+        );
+        assert_eq!(errors.0.len(), 4);
+    }
+
+    #[test]
+    fn null_is_refused_where_not_allowed() {
+        let body = json!({"is_admin": null});
+        let mut input = Input::new(body.as_object().unwrap());
+        assert_eq!(input.boolean("is_admin", false), None);
+        let ApiError::Validation(errors) = input.finish().unwrap_err() else {
+            panic!()
+        };
+        assert_eq!(errors.0["is_admin"], vec![NOT_NULL]);
+    }
+
+    #[test]
+    fn emails_are_checked_and_normalised() {
+        assert_eq!(
+            normalize_email("Jane.Doe@Example.ORG").unwrap(),
+            "Jane.Doe@example.org"
+        );
+        for bad in [
+            "plain",
+            "a@b",
+            "@x.org",
+            "a@",
+            "a..b@x.org",
+            "a@-x.org",
+            "a b@x.org",
+            "a@x..org",
+        ] {
+            assert!(normalize_email(bad).is_err(), "{bad}");
+        }
+    }
+}
