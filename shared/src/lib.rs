@@ -1,10 +1,12 @@
 //! BriefThreat's common crate: everything the functions share. Handlers in `functions/`
 //! stay thin: parse the request, call a domain function here, map the result.
 
+pub mod amount;
 pub mod auth;
 pub mod config;
 pub mod db;
 pub mod email_templates;
+pub mod forms;
 pub mod health;
 pub mod http;
 pub mod jwt;

@@ -175,8 +175,28 @@ fn asset(content_type: &'static str, body: Body) -> Response<Body> {
     resp
 }
 
+fn redirect(location: &str) -> Response<Body> {
+    let mut resp = Response::new(Body::Empty);
+    *resp.status_mut() = StatusCode::PERMANENT_REDIRECT;
+    if let Ok(value) = HeaderValue::from_str(location) {
+        resp.headers_mut().insert(header::LOCATION, value);
+    }
+    resp
+}
+
 /// Everything no other function claims: the logo, else the contract's 404s.
-pub fn fallback(method: &Method, path: &str) -> Response<Body> {
+/// `query` is the raw query string, kept across the redirect below.
+pub fn fallback(method: &Method, path: &str, query: Option<&str>) -> Response<Body> {
+    // The router maps each path with one and with two leading slashes; a longer run of
+    // slashes lands here and is sent on to the single-slash path (308 keeps the method
+    // and the body).
+    if path.starts_with("///") {
+        let target = match query {
+            Some(q) if !q.is_empty() => format!("{}?{q}", normalized_path(path)),
+            _ => normalized_path(path),
+        };
+        return redirect(&target);
+    }
     let path = normalized_path(path);
     let readable = method == Method::GET || method == Method::HEAD;
     match path.as_str() {
@@ -200,11 +220,18 @@ mod tests {
     }
 
     #[test]
+    fn long_runs_of_slashes_redirect_to_the_single_slash_path() {
+        let resp = fallback(&Method::POST, "///api/v1/auth/login", Some("a=1"));
+        assert_eq!(resp.status(), StatusCode::PERMANENT_REDIRECT);
+        assert_eq!(resp.headers()[header::LOCATION], "/api/v1/auth/login?a=1");
+    }
+
+    #[test]
     fn fallback_splits_api_and_pages() {
-        let api = fallback(&Method::GET, "//api/v1/nope");
+        let api = fallback(&Method::GET, "//api/v1/nope", None);
         assert_eq!(api.status(), StatusCode::NOT_FOUND);
         assert_eq!(api.headers()[header::CONTENT_TYPE], "application/json");
-        let page = fallback(&Method::GET, "/nope");
+        let page = fallback(&Method::GET, "/nope", None);
         assert_eq!(page.status(), StatusCode::NOT_FOUND);
         assert!(
             page.headers()[header::CONTENT_TYPE]
@@ -213,7 +240,7 @@ mod tests {
                 .starts_with("text/html")
         );
         assert_eq!(
-            fallback(&Method::GET, "/static/logo.svg").status(),
+            fallback(&Method::GET, "/static/logo.svg", None).status(),
             StatusCode::OK
         );
     }

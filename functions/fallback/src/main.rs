@@ -10,5 +10,5 @@ async fn main() -> Result<(), Error> {
 }
 
 fn handle(_state: &AppState, req: Request) -> Response<Body> {
-    pages::fallback(req.method(), req.uri().path())
+    pages::fallback(req.method(), req.uri().path(), req.uri().query())
 }

@@ -1,0 +1,253 @@
+//! Database tests, run against both engines: the embedded SQLite file and the throwaway
+//! MariaDB that `make test` starts (`TEST_MYSQL_URL`).
+
+use std::collections::HashMap;
+
+use shared::db::Backend;
+use shared::email_templates::RenderedEmail;
+use shared::users::{self, NewUser};
+use shared::{AppState, Config, Db, auth, outbox};
+
+/// Each test gets its own database: a temp SQLite file, or a fresh MariaDB database.
+async fn state_for(backend: Backend, name: &str, extra: &[(&str, &str)]) -> Option<AppState> {
+    let url = match backend {
+        Backend::Sqlite => {
+            let dir =
+                std::env::temp_dir().join(format!("bt-db-test-{}-{name}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            format!("sqlite://{}?mode=rwc", dir.join("bt.db").display())
+        }
+        Backend::MySql => {
+            let Ok(base) = std::env::var("TEST_MYSQL_URL") else {
+                assert!(
+                    std::env::var_os("CI").is_none(),
+                    "TEST_MYSQL_URL must be set in CI (make test starts MariaDB)"
+                );
+                eprintln!("TEST_MYSQL_URL not set: skipping the MariaDB half of {name}");
+                return None;
+            };
+            let admin = Db::connect(&base).await.unwrap();
+            let database = format!("bt_rs_{}_{name}", std::process::id());
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {database}; CREATE DATABASE {database}"
+            )))
+            .execute(&admin.pool)
+            .await
+            .unwrap();
+            let server = base.rsplit_once('/').unwrap().0;
+            format!("{server}/{database}")
+        }
+    };
+    let mut vars: HashMap<String, String> = extra
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    vars.insert("DATABASE_URL".into(), url.clone());
+    let config = Config::from_vars(vars).unwrap();
+    let db = Db::connect(&url).await.unwrap();
+    assert_eq!(db.backend, backend);
+    db.migrate().await.unwrap();
+    Some(AppState::new(config, db))
+}
+
+async fn on_both_engines<F, Fut>(name: &str, test: F)
+where
+    F: Fn(AppState) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    for backend in [Backend::Sqlite, Backend::MySql] {
+        if let Some(state) = state_for(backend, name, &[("ROOT_PASSWORD", "pw")]).await {
+            eprintln!("{name}: {backend:?}");
+            test(state).await;
+        }
+    }
+}
+
+fn new_user<'a>(username: &'a str, email: &'a str) -> NewUser<'a> {
+    NewUser {
+        username,
+        email,
+        first_name: "Test",
+        last_name: None,
+        is_admin: false,
+        password_hash: None,
+        registration_time: 1_700_000_000,
+    }
+}
+
+#[tokio::test]
+async fn migrations_are_idempotent() {
+    on_both_engines("migrate", |state| async move {
+        state.db.migrate().await.unwrap();
+        state.db.migrate().await.unwrap();
+        state.db.ping().await.unwrap();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn usernames_and_emails_are_unique_case_insensitively() {
+    on_both_engines("unique", |state| async move {
+        let mut conn = state.db.pool.acquire().await.unwrap();
+        let id = users::insert(&mut conn, &new_user("Alice", "alice@example.org"))
+            .await
+            .unwrap();
+        let err = users::insert(&mut conn, &new_user("ALICE", "other@example.org"))
+            .await
+            .unwrap_err();
+        assert!(err.is_unique_violation(), "{err}");
+        let err = users::insert(&mut conn, &new_user("bob", "ALICE@example.org"))
+            .await
+            .unwrap_err();
+        assert!(err.is_unique_violation(), "{err}");
+        let found = users::find_by_username(&state.db.pool, "aLiCe")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((found.id, found.username.as_str()), (id, "Alice"));
+        assert!(
+            users::email_taken(&state.db.pool, "Alice@Example.org")
+                .await
+                .unwrap()
+        );
+        // non-ASCII folds the same way on both engines
+        users::insert(&mut conn, &new_user("Élodie", "elodie@example.org"))
+            .await
+            .unwrap();
+        assert!(
+            users::find_by_username(&state.db.pool, "élodie")
+                .await
+                .unwrap()
+                .is_some()
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_link_sets_a_password_only_once() {
+    on_both_engines("link_once", |state| async move {
+        let mut conn = state.db.pool.acquire().await.unwrap();
+        let id = users::insert(&mut conn, &new_user("carol", "carol@example.org"))
+            .await
+            .unwrap();
+        assert!(
+            users::set_password(&mut conn, id, "h1", Some(0))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !users::set_password(&mut conn, id, "h2", Some(0))
+                .await
+                .unwrap()
+        );
+        let user = users::find_by_id(&state.db.pool, id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(user.password_hash.as_deref(), Some("h1"));
+        assert_eq!(user.password_link_counter, 1);
+        assert_eq!(users::next_link_counter(&mut conn, id).await.unwrap(), 2);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn outbox_rows_roll_back_with_their_transaction() {
+    on_both_engines("outbox_tx", |state| async move {
+        let email = RenderedEmail {
+            to_address: "a@example.org".into(),
+            to_name: "Ä Ñame".into(),
+            subject: "s".into(),
+            text: "t €".into(),
+            html: "<p>h</p>".repeat(20_000),
+        };
+        let mut tx = state.db.begin_write().await.unwrap();
+        outbox::enqueue(&mut tx, &email, 1).await.unwrap();
+        tx.rollback().await.unwrap();
+        let mut tx = state.db.begin_write().await.unwrap();
+        outbox::enqueue(&mut tx, &email, 1).await.unwrap();
+        tx.commit().await.unwrap();
+        let rows: Vec<(String, String, String)> =
+            sqlx::query_as("SELECT to_name, text_body, html_body FROM email_outbox")
+                .fetch_all(&state.db.pool)
+                .await
+                .unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].0, "Ä Ñame");
+        assert_eq!(rows[0].1, "t €");
+        assert_eq!(rows[0].2.len(), email.html.len());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn root_bootstrap_is_idempotent_and_race_safe() {
+    on_both_engines("root", |state| async move {
+        let state = std::sync::Arc::new(state);
+        let (a, b) = tokio::join!(auth::ensure_root(&state), auth::ensure_root(&state));
+        a.unwrap();
+        b.unwrap();
+        auth::ensure_root(&state).await.unwrap();
+        let roots: Vec<i64> =
+            sqlx::query_scalar("SELECT is_admin FROM users WHERE username = 'root'")
+                .fetch_all(&state.db.pool)
+                .await
+                .unwrap();
+        assert_eq!(roots, vec![1]);
+        let root = users::find_by_username(&state.db.pool, "root")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(root.first_name, "Administrator");
+        assert_eq!(root.last_name, None);
+        assert!(root.has_password());
+        // with ROOT_PASSWORD set, no e-mail
+        let mails: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM email_outbox")
+            .fetch_one(&state.db.pool)
+            .await
+            .unwrap();
+        assert_eq!(mails, 0);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn root_without_password_gets_the_registration_email() {
+    for backend in [Backend::Sqlite, Backend::MySql] {
+        let Some(state) = state_for(
+            backend,
+            "root_mail",
+            &[
+                ("ROOT_EMAIL", "Ops@Example.ORG"),
+                ("PUBLIC_HOST", "bt.example.org"),
+            ],
+        )
+        .await
+        else {
+            continue;
+        };
+        auth::ensure_root(&state).await.unwrap();
+        auth::ensure_root(&state).await.unwrap();
+        let root = users::find_by_username(&state.db.pool, "root")
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(!root.has_password());
+        assert_eq!(root.email, "Ops@example.org");
+        let rows: Vec<(String, String, String)> =
+            sqlx::query_as("SELECT to_address, subject, html_body FROM email_outbox")
+                .fetch_all(&state.db.pool)
+                .await
+                .unwrap();
+        assert_eq!(rows.len(), 1, "{backend:?}");
+        assert_eq!(rows[0].0, "Ops@example.org");
+        assert_eq!(rows[0].1, "BriefThreat registration");
+        assert!(
+            rows[0]
+                .2
+                .contains("http://bt.example.org/reset-password?token=")
+        );
+    }
+}
