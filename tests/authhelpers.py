@@ -147,6 +147,9 @@ def forge_jwt(api, claims, alg="HS256", secret=None, header=None):
     return signing_input + "." + b64url(sig)
 
 
+DROP = object()  # standard_claims(..., claim=DROP) leaves the claim out
+
+
 def standard_claims(identity, kind="access", lifetime=900, issued=None, **overrides):
     """Claims shaped like the server's own; `overrides` may set a claim to DROP to remove it."""
     issued = now() if issued is None else issued
@@ -166,9 +169,6 @@ def standard_claims(identity, kind="access", lifetime=900, issued=None, **overri
         else:
             claims[key] = value
     return claims
-
-
-DROP = object()
 
 
 def jwt_parts(token):
@@ -319,9 +319,12 @@ def post_page(api, token=None, password=None, **kw):
     return api.post(RESET_PAGE, data=data, **kw)
 
 
-def make_user(api, admin=False, password="default", last_name="User", first_name="Test"):
+AUTO = object()
+
+
+def make_user(api, admin=False, password=AUTO, last_name="User", first_name="Test"):
     """Register a user as root; unless password is None, set it through the e-mailed link."""
-    if password == "default":
+    if password is AUTO:
         password = new_password()
     body = register_body(first_name=first_name, last_name=last_name, is_admin=admin)
     expect_204(register(api, body))

@@ -34,6 +34,15 @@ pub enum SmtpSecurity {
     None,
 }
 
+/// How the `email` function delivers: SMTP, Amazon SES, or `.eml` files under
+/// `DATA_DIR/mail` (the embedded default when no SMTP server is configured).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmailTransport {
+    Smtp,
+    Ses,
+    File,
+}
+
 #[derive(Debug, Clone)]
 pub struct SmtpConfig {
     pub host: String,
@@ -64,10 +73,19 @@ pub struct Config {
     pub email_name: String,
     pub email_from: String,
     pub smtp: Option<SmtpConfig>,
+    pub email_transport: EmailTransport,
+    /// Attempts before a message becomes a dead letter.
+    pub email_max_attempts: i64,
+    /// First retry delay, seconds; doubled per attempt, with jitter.
+    pub email_retry_base: i64,
+    /// SES endpoint override (a local emulator in tests).
+    pub ses_endpoint: Option<String>,
     pub database_url: String,
     pub redis_url: Option<String>,
     pub ratelimit_default: String,
     pub cleanup_interval: i64,
+    /// How long delivered e-mails are kept before `cleanup` deletes them, seconds.
+    pub outbox_retention: i64,
     /// Where the embedded database and locally written e-mails live.
     pub data_dir: PathBuf,
     /// Run migrations and the root bootstrap on every cold start (cheap when up to date).
@@ -148,6 +166,26 @@ impl Config {
             }
         };
 
+        let email_transport = match env.get("EMAIL_TRANSPORT").as_deref() {
+            None if smtp.is_some() => EmailTransport::Smtp,
+            None => EmailTransport::File,
+            Some("smtp") if smtp.is_some() => EmailTransport::Smtp,
+            Some("smtp") => {
+                return Err(ConfigError::new(
+                    "SMTP_HOST",
+                    "is required when EMAIL_TRANSPORT=smtp",
+                ));
+            }
+            Some("ses") => EmailTransport::Ses,
+            Some("file") => EmailTransport::File,
+            Some(other) => {
+                return Err(ConfigError::new(
+                    "EMAIL_TRANSPORT",
+                    format!("must be one of smtp, ses, file (got {other:?})"),
+                ));
+            }
+        };
+
         Ok(Self {
             production,
             flask_secret: secret("FLASK_SECRET", DEV_FLASK_SECRET)?,
@@ -165,12 +203,17 @@ impl Config {
                 .unwrap_or_else(|| "BriefThreat".into()),
             email_from: required_in_production("EMAIL_FROM", "briefthreat@localhost")?,
             smtp,
+            email_transport,
+            email_max_attempts: env.positive("EMAIL_MAX_ATTEMPTS", 8)?,
+            email_retry_base: env.seconds("EMAIL_RETRY_BASE", 10)?,
+            ses_endpoint: env.get("SES_ENDPOINT_URL"),
             database_url,
             redis_url: redis_url(&env)?,
             ratelimit_default: env
                 .get("RATELIMIT_DEFAULT")
                 .unwrap_or_else(|| "1000/hour;10000/day".into()),
             cleanup_interval: env.seconds("CLEANUP_INTERVAL", 3600)?,
+            outbox_retention: env.seconds("OUTBOX_RETENTION", 30 * 24 * 3600)?,
             data_dir,
             migrate_on_start: env.flag("MIGRATE_ON_START", true)?,
         })
@@ -271,6 +314,16 @@ impl Vars {
             ));
         }
         Ok(value)
+    }
+
+    fn positive(&self, key: &str, default: i64) -> Result<i64, ConfigError> {
+        match self.parse_or(key, default, "must be a whole number")? {
+            n if n > 0 => Ok(n),
+            n => Err(ConfigError::new(
+                key,
+                format!("must be at least 1 (got {n})"),
+            )),
+        }
     }
 
     fn flag(&self, key: &str, default: bool) -> Result<bool, ConfigError> {

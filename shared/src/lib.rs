@@ -3,6 +3,7 @@
 
 pub mod amount;
 pub mod auth;
+pub mod cleanup;
 pub mod config;
 pub mod db;
 pub mod email_templates;

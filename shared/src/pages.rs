@@ -187,10 +187,9 @@ fn redirect(location: &str) -> Response<Body> {
 /// Everything no other function claims: the logo, else the contract's 404s.
 /// `query` is the raw query string, kept across the redirect below.
 pub fn fallback(method: &Method, path: &str, query: Option<&str>) -> Response<Body> {
-    // The router maps each path with one and with two leading slashes; a longer run of
-    // slashes lands here and is sent on to the single-slash path (308 keeps the method
-    // and the body).
-    if path.starts_with("///") {
+    // The router maps each path with up to three leading slashes; a longer run of slashes
+    // lands here and is sent on to the single-slash path (308 keeps the method and body).
+    if path.starts_with("////") {
         let target = match query {
             Some(q) if !q.is_empty() => format!("{}?{q}", normalized_path(path)),
             _ => normalized_path(path),
@@ -221,7 +220,7 @@ mod tests {
 
     #[test]
     fn long_runs_of_slashes_redirect_to_the_single_slash_path() {
-        let resp = fallback(&Method::POST, "///api/v1/auth/login", Some("a=1"));
+        let resp = fallback(&Method::POST, "////api/v1/auth/login", Some("a=1"));
         assert_eq!(resp.status(), StatusCode::PERMANENT_REDIRECT);
         assert_eq!(resp.headers()[header::LOCATION], "/api/v1/auth/login?a=1");
     }

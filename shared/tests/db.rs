@@ -251,3 +251,57 @@ async fn root_without_password_gets_the_registration_email() {
         );
     }
 }
+
+#[tokio::test]
+async fn two_workers_never_claim_the_same_message() {
+    on_both_engines("claims", |state| async move {
+        let email = RenderedEmail {
+            to_address: "a@example.org".into(),
+            to_name: "A".into(),
+            subject: "s".into(),
+            text: "t".into(),
+            html: "h".into(),
+        };
+        let mut tx = state.db.begin_write().await.unwrap();
+        for _ in 0..40 {
+            outbox::enqueue(&mut tx, &email, 100).await.unwrap();
+        }
+        tx.commit().await.unwrap();
+        let (a, b) = tokio::join!(
+            outbox::claim_due(&state.db, "worker-a", 100, 60, 30),
+            outbox::claim_due(&state.db, "worker-b", 100, 60, 30)
+        );
+        let (a, b) = (a.unwrap(), b.unwrap());
+        let mut ids: Vec<i64> = a.iter().chain(b.iter()).map(|m| m.id).collect();
+        let claimed = ids.len();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), claimed, "a message was claimed twice");
+        assert!(claimed >= 30, "only {claimed} claimed");
+        // claims hold until the lease runs out, then another worker may take over
+        assert!(
+            outbox::claim_due(&state.db, "worker-c", 100, 60, 100)
+                .await
+                .unwrap()
+                .len()
+                == 40 - claimed
+        );
+        let taken_over = outbox::claim_due(&state.db, "worker-c", 161, 60, 100)
+            .await
+            .unwrap();
+        assert_eq!(taken_over.len(), 40);
+        // delivered and dead messages are never claimed again
+        outbox::mark_delivered(&state.db, taken_over[0].id, "worker-c", 162)
+            .await
+            .unwrap();
+        outbox::mark_failed(&state.db, taken_over[1].id, "worker-c", "550 no", 0, true)
+            .await
+            .unwrap();
+        let again = outbox::claim_due(&state.db, "worker-d", 999, 60, 100)
+            .await
+            .unwrap();
+        assert_eq!(again.len(), 38);
+        assert_eq!(outbox::retry_dead(&state.db, &[], 1000).await.unwrap(), 1);
+    })
+    .await;
+}
