@@ -18,17 +18,40 @@ import time
 import urllib.error
 import urllib.request
 
-BASE = os.environ.get("SCHEDULER_TARGET", "http://127.0.0.1:9000")
-EMAIL_EVERY = float(os.environ.get("EMAIL_POLL_INTERVAL", "0.2"))
-CLEANUP_EVERY = float(os.environ.get("CLEANUP_INTERVAL", "3600"))
-PRODUCTION = os.environ.get("FLASK_ENV") == "production"
+def dotenv(path=".env"):
+    """`.env` values for keys the environment lacks (the environment wins, as in the functions)."""
+    values = {}
+    try:
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                line = line.strip()
+                if line.startswith("export "):
+                    line = line[7:]
+                if not line or line.startswith("#") or "=" not in line:
+                    continue
+                key, value = line.split("=", 1)
+                value = value.strip()
+                if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+                    value = value[1:-1]
+                else:
+                    value = value.split(" #", 1)[0].strip()
+                values[key.strip()] = value
+    except OSError:
+        pass
+    return values
 
-running = True
+
+CONFIG = {**dotenv(), **{k: v for k, v in os.environ.items() if v.strip()}}
+BASE = CONFIG.get("SCHEDULER_TARGET", "http://127.0.0.1:9000")
+EMAIL_EVERY = float(CONFIG.get("EMAIL_POLL_INTERVAL", "0.2"))
+CLEANUP_EVERY = float(CONFIG.get("CLEANUP_INTERVAL", "3600"))
+PRODUCTION = CONFIG.get("FLASK_ENV") == "production"
+
 
 
 def stop(*_):
-    global running
-    running = False
+    # Leave at once, even from inside a pending invoke: the next run picks up any work.
+    raise SystemExit(0)
 
 
 def invoke(function, payload=None, timeout=60):
@@ -41,12 +64,25 @@ def invoke(function, payload=None, timeout=60):
         return json.loads(response.read() or b"null")
 
 
+def wait_until_serving():
+    """The emulator compiles nothing (make run builds first) but takes a moment to listen."""
+    while True:
+        try:
+            urllib.request.urlopen(f"{BASE}/health", timeout=30).read()
+            return
+        except urllib.error.HTTPError:
+            return  # answering, if unhappy: /health reports problems itself
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.2)
+
+
 def main():
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    wait_until_serving()
     next_cleanup = time.monotonic() + (CLEANUP_EVERY if PRODUCTION else float("inf"))
     failures = 0
-    while running:
+    while True:
         started = time.monotonic()
         try:
             report = invoke("email")

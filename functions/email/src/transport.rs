@@ -52,7 +52,7 @@ impl Transport {
                 };
                 let mut builder = builder
                     .port(smtp.port)
-                    .timeout(Some(Duration::from_secs(15)));
+                    .timeout(Some(Duration::from_secs(10)));
                 if let Some(user) = &smtp.user {
                     builder = builder.credentials(Credentials::new(
                         user.clone(),

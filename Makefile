@@ -1,0 +1,119 @@
+# BriefThreat developer entry points.
+#
+#   make run    serve every function locally on http://127.0.0.1:$(PORT) (cargo lambda watch)
+#   make test   the release check: lint, Rust tests, black-box HTTP tests on SQLite and MariaDB
+#   make lint   rustfmt + clippy, warnings are errors
+#
+# Configuration comes from the environment and an optional .env (the environment wins);
+# the binaries read both themselves, this Makefile only passes the environment through.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.ONESHELL:
+.DEFAULT_GOAL := help
+# Recipes with shell logic print their own progress lines; cargo and pytest commands echo.
+
+PORT ?= 9000
+PYTHON ?= python3
+VENV := .venv
+CARGO_LAMBDA_VERSION := 1.9.2
+# Everything `make run` and `make test` need from PyPI, pinned; one project-local venv.
+PY_DEPS := cargo-lambda==$(CARGO_LAMBDA_VERSION) pytest==9.2.0 requests==2.34.2 PyMySQL==1.2.4 PyJWT==2.15.1 aiosmtpd==1.4.6 moto[server]==5.2.5 boto3==1.44.5
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+# The SQLite database and locally written e-mails live in data/ and change on every
+# request; they must never make `cargo lambda watch` reload. cargo-lambda already honours
+# .gitignore (which lists /data); .cargolambdaignore is belt and braces for checkouts
+# without the .gitignore and is picked up from the repository root.
+
+.PHONY: help run test lint build venv system-packages toolchain
+# Prerequisites run in the order listed (system packages before the venv, lint first).
+.NOTPARALLEL:
+.SILENT: help venv toolchain run system-packages
+
+help:
+	@echo "make run   - build, migrate and serve on http://127.0.0.1:$(PORT) (PORT=... to change)"
+	@echo "make test  - lint + cargo test + pytest against throwaway MariaDB/Redis"
+	@echo "make lint  - cargo fmt --check + clippy -D warnings"
+
+# --- Python tooling (cargo-lambda, pytest and friends) in .venv ----------------------------
+venv:
+	if [ ! -x $(VENV)/bin/python ]; then
+	  echo "==> creating $(VENV)"
+	  $(PYTHON) -m venv $(VENV)
+	fi
+	if [ "$$(cat $(VENV)/.installed 2>/dev/null)" != "$(PY_DEPS)" ]; then
+	  echo "==> installing into $(VENV): $(PY_DEPS)"
+	  $(VENV)/bin/python -m pip install --quiet --disable-pip-version-check $(PY_DEPS)
+	  echo "$(PY_DEPS)" > $(VENV)/.installed
+	fi
+
+# --- Rust -----------------------------------------------------------------------------------
+toolchain:
+	if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
+	  echo "==> adding rustfmt and clippy"
+	  rustup component add rustfmt clippy
+	fi
+
+# Every binary of the workspace, so that no request ever waits for a compile.
+build:
+	cargo build --workspace --bins
+
+lint: toolchain
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+# --- make run -------------------------------------------------------------------------------
+# `env_or_dotenv KEY`: the value the binaries will see (environment first, then .env).
+run: venv build
+	env_or_dotenv() {
+	  if [ -n "$${!1+set}" ]; then printf '%s' "$${!1}"; return; fi
+	  [ -f .env ] || return 0
+	  sed -nE "s/^[[:space:]]*(export[[:space:]]+)?$$1[[:space:]]*=[[:space:]]*(.*)$$/\2/p" .env | head -n 1 |
+	    sed -E "s/^\"(.*)\"[[:space:]]*$$/\1/; t; s/^'(.*)'[[:space:]]*$$/\1/; t; s/[[:space:]]+#.*$$//; s/[[:space:]]+$$//"
+	}
+	flask_env="$$(env_or_dotenv FLASK_ENV)"
+	root_password="$$(env_or_dotenv ROOT_PASSWORD)"
+	if [ -z "$${root_password//[[:space:]]/}" ]; then
+	  if [ "$$flask_env" = production ]; then
+	    root_note="no password: ROOT_PASSWORD is not set, so root gets the registration e-mail with a set-password link at ROOT_EMAIL"
+	  else
+	    export ROOT_PASSWORD=briefthreat
+	    root_note="password 'briefthreat' (ROOT_PASSWORD was not set: development default for this run; set it in .env or the environment)"
+	  fi
+	elif [ -n "$${ROOT_PASSWORD+set}" ]; then
+	  root_note="password: the ROOT_PASSWORD set in the environment"
+	else
+	  root_note="password: the ROOT_PASSWORD set in .env"
+	fi
+	target/debug/migrate
+	echo
+	echo "BriefThreat is starting on http://127.0.0.1:$(PORT)  (health: http://127.0.0.1:$(PORT)/health)"
+	echo "Log in as root: username 'root', $$root_note"
+	echo "(root's password is set when root is created: a fresh database, e.g. after deleting data/)"
+	echo
+	# The local schedules (email every 0.2 s, cleanup in production) beside the emulator.
+	SCHEDULER_TARGET=http://127.0.0.1:$(PORT) $(VENV)/bin/python local/scheduler.py &
+	scheduler=$$!
+	trap 'kill $$scheduler 2>/dev/null || true' EXIT
+	$(VENV)/bin/cargo-lambda lambda watch -A 127.0.0.1 -P $(PORT)
+
+# --- make test ------------------------------------------------------------------------------
+# MariaDB and Redis binaries for local/harness.py's throwaway servers, a Python with venv.
+system-packages:
+	missing=()
+	PATH="$$PATH:/usr/sbin:/sbin"
+	{ command -v mariadbd && command -v mariadb-install-db; } >/dev/null || missing+=(mariadb-server)
+	command -v redis-server >/dev/null || missing+=(redis-server)
+	command -v $(PYTHON) >/dev/null || missing+=(python3)
+	[ -x $(VENV)/bin/python ] || $(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
+	if [ $${#missing[@]} -gt 0 ]; then
+	  echo "==> installing system packages: $${missing[*]}"
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y "$${missing[@]}"
+	fi
+
+# Lint first (part of the release check), then every test against throwaway servers.
+test: lint system-packages venv build
+	CARGO_LAMBDA=$(VENV)/bin/cargo-lambda $(VENV)/bin/python local/harness.py -- bash -c \
+	  'cargo test --workspace && $(VENV)/bin/python -m pytest tests/ -q -rA'

@@ -1,0 +1,371 @@
+"""Shared helpers for the black-box form tests (contract sections 1, 4, 5 and 6).
+
+Self-contained on purpose (no dependency on authhelpers.py): users are created through the API
+as root, their first password is set through the e-mailed link, and they log in.  Facts the API
+does not expose (a user's id, the outbox, the current admins) come from `api.sql` / `api.outbox`.
+"""
+
+import json
+import re
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Optional
+from urllib.parse import parse_qs, urlsplit
+
+from conftest import first_link
+
+API = "/api/v1"
+LOGIN = API + "/auth/login"
+REGISTER = API + "/auth/register"
+ACCESS = API + "/auth/access"
+FORM = API + "/form"
+RESOLVE = API + "/form/resolve"
+RESOLVE_PAGE = "/resolve"
+RESET_PAGE = "/reset-password"
+
+NO_INPUT = "No input data provided"
+MISSING_HEADER = "Missing Authorization Header"
+ADMIN_REQUIRED = "This endpoint requires admin status"
+METHOD_NOT_ALLOWED = "The method is not allowed for the requested URL."
+
+MISSING = "Missing data for required field."
+NOT_NULL = "Field may not be null."
+NOT_STRING = "Not a valid string."
+NOT_INTEGER = "Not a valid integer."
+NOT_NUMBER = "Not a valid number."
+NOT_CHOICE = "Not a valid choice."
+TOO_BIG = "Must be less than 100000000000000."
+BAD_TIME = {"_schema": ["time must be a valid Unix timestamp"]}
+
+FORM_KEYS = {
+    "id",
+    "submitter",
+    "time",
+    "customer_name",
+    "course",
+    "payment_method",
+    "amount",
+    "receipt",
+    "resolved_at",
+}
+INPUT_FIELDS = ("time", "customer_name", "course", "payment_method", "amount", "receipt")
+MAX_TIME = 253402300799  # 9999-12-31T23:59:59Z
+
+
+def too_long(n):
+    return f"Longer than maximum length {n}."
+
+
+def not_exist(form_id):
+    return f"Form {form_id} does not exist"
+
+
+def resolved_no_edit(form_id):
+    return f"Form {form_id} has been resolved, it can no longer be edited"
+
+
+def not_allowed_update(form_id):
+    return f"You must have either submitted form {form_id} or be an admin to update it"
+
+
+def not_allowed_delete(form_id):
+    return f"You must have either submitted form {form_id} or be an admin to delete it"
+
+
+def already_resolved(form_id):
+    return f"Form {form_id} is already resolved"
+
+
+def form_subject(form_id):
+    return f"Form no. {form_id}"
+
+
+# --------------------------------------------------------------------------- basics
+
+
+def uniq(prefix="u"):
+    return f"{prefix}_{uuid.uuid4().hex[:10]}"
+
+
+def now():
+    return int(time.time())
+
+
+def auth(token):
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _describe(resp):
+    return (
+        f"{resp.request.method} {resp.request.url} "
+        f"body={resp.request.body[:300] if resp.request.body else resp.request.body!r}: "
+        f"got {resp.status_code}: {resp.text[:600]!r}"
+    )
+
+
+def expect(resp, status, body=None):
+    """Exact status and, when given, exact JSON body (with a JSON content type)."""
+    assert resp.status_code == status, f"expected {status}; {_describe(resp)}"
+    if body is not None:
+        ctype = resp.headers.get("Content-Type", "")
+        assert ctype.startswith("application/json"), f"Content-Type {ctype!r}; {_describe(resp)}"
+        assert resp.json() == body, f"expected body {body!r}; {_describe(resp)}"
+    return resp
+
+
+def expect_message(resp, status, message):
+    return expect(resp, status, {"message": message})
+
+
+def expect_204(resp):
+    expect(resp, 204)
+    assert resp.content == b"", f"204 with a body; {_describe(resp)}"
+    return resp
+
+
+def raw_json(api, method, path, text, token=None, headers=None):
+    """Send a hand-built JSON text (number literals are sent exactly as written)."""
+    hdrs = {"Content-Type": "application/json"}
+    if token is not None:
+        hdrs.update(auth(token))
+    if headers:
+        hdrs.update(headers)
+    return api.request(method, path, data=text.encode("utf-8"), headers=hdrs)
+
+
+# --------------------------------------------------------------------------- users
+
+
+@dataclass
+class User:
+    username: str
+    email: str
+    first_name: str
+    last_name: Optional[str]
+    password: Optional[str]
+    is_admin: bool
+    token: Optional[str] = None
+    refresh: Optional[str] = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def full_name(self):
+        return f"{self.first_name} {self.last_name}" if self.last_name else self.first_name
+
+    @property
+    def headers(self):
+        return auth(self.token)
+
+
+_root_cache = {}
+
+
+def root_password(api):
+    return api.env["ROOT_PASSWORD"]
+
+
+def public_host(api):
+    return api.env["PUBLIC_HOST"]
+
+
+def login(api, username, password):
+    resp = api.post(LOGIN, json={"username": username, "password": password})
+    expect(resp, 200)
+    body = resp.json()
+    return body["access_token"], body["refresh_token"]
+
+
+def root_token(api):
+    """An access token of the built-in root admin, cached for a few minutes per server."""
+    cached = _root_cache.get(api.base)
+    if cached and now() - cached[1] < 120:
+        return cached[0]
+    token, _ = login(api, "root", root_password(api))
+    _root_cache[api.base] = (token, now())
+    return token
+
+
+def root_headers(api):
+    return auth(root_token(api))
+
+
+def outbox_max_id(api):
+    rows = api.sql("SELECT MAX(id) AS m FROM email_outbox")
+    value = rows[0]["m"] if rows else None
+    return int(value) if value is not None else 0
+
+
+def mails_since(api, since, to=None, subject=None):
+    """Outbox rows with id > since, optionally for one recipient and/or subject."""
+    rows = [r for r in api.outbox() if int(r["id"]) > since]
+    if to is not None:
+        rows = [r for r in rows if r["to_address"].lower() == to.lower()]
+    if subject is not None:
+        rows = [r for r in rows if r["subject"] == subject]
+    return rows
+
+
+def mail_link(row):
+    link = first_link(row["html_body"])
+    assert link, f"no link in the e-mail {row['subject']!r}: {row['html_body'][:800]!r}"
+    return link.replace("&amp;", "&")
+
+
+def link_token(link):
+    query = parse_qs(urlsplit(link).query)
+    assert list(query) == ["token"], f"unexpected link {link!r}"
+    return query["token"][0]
+
+
+def link_path(link):
+    parts = urlsplit(link)
+    return f"{parts.path}?{parts.query}"
+
+
+def make_user(api, admin=False, first_name=None, last_name="Tester", password=True):
+    """Register a user as root, set the first password through the e-mailed link, log in."""
+    username = uniq()
+    first_name = first_name or ("F" + uuid.uuid4().hex[:8])
+    email = f"{username}@example.test"
+    body = {
+        "username": username,
+        "email": email,
+        "is_admin": admin,
+        "first_name": first_name,
+        "last_name": last_name,
+    }
+    since = outbox_max_id(api)
+    expect_204(api.post(REGISTER, json=body, headers=root_headers(api)))
+    user = User(username, email, first_name, last_name, None, admin)
+    if not password:
+        return user
+    rows = mails_since(api, since, to=email)
+    assert len(rows) == 1, f"expected one registration e-mail to {email}, got {rows!r}"
+    link = mail_link(rows[0])
+    pw = "pw-" + uuid.uuid4().hex
+    resp = api.post(link_path(link).split("?")[0], data={"token": link_token(link), "password": pw})
+    assert resp.status_code == 200, f"setting the first password failed: {resp.status_code} {resp.text[:500]!r}"
+    user.password = pw
+    user.token, user.refresh = login(api, username, pw)
+    return user
+
+
+def set_admin(api, user, is_admin):
+    expect_204(
+        api.patch(ACCESS, json={"username": user.username, "is_admin": is_admin}, headers=root_headers(api))
+    )
+    user.is_admin = is_admin
+
+
+def user_id(api, username):
+    rows = api.sql("SELECT id FROM users WHERE username = ?", (username,))
+    assert len(rows) == 1, rows
+    return int(rows[0]["id"])
+
+
+def admin_emails(api):
+    """Addresses of every current admin, lower-cased."""
+    rows = api.sql("SELECT email FROM users WHERE is_admin = 1")
+    return sorted(r["email"].lower() for r in rows)
+
+
+def whoami(api, token):
+    return expect(api.get(LOGIN, headers=auth(token)), 200).json()
+
+
+# --------------------------------------------------------------------------- forms
+
+
+def form_body(**overrides):
+    body = {
+        "time": 1711302900,
+        "customer_name": "Jane Customer",
+        "course": "Course " + uuid.uuid4().hex[:6],
+        "payment_method": "cash",
+        "amount": 123.99,
+        "receipt": "R-" + uuid.uuid4().hex[:6],
+    }
+    body.update(overrides)
+    return body
+
+
+def raw_form_text(amount_literal="123.99", time_literal="1711302900", **fields):
+    """A POST body as JSON text with `amount` and `time` spliced in verbatim."""
+    base = {
+        "customer_name": "Jane Customer",
+        "course": "Literal course",
+        "payment_method": "cash",
+        "receipt": "R-lit",
+    }
+    base.update(fields)
+    inner = json.dumps(base)[1:-1]
+    return f'{{{inner}, "time": {time_literal}, "amount": {amount_literal}}}'
+
+
+def create_form(api, user, **overrides):
+    """POST a valid form as `user` and return its id."""
+    resp = expect(api.post(FORM, json=form_body(**overrides), headers=user.headers), 200)
+    body = resp.json()
+    assert set(body) == {"id"} and isinstance(body["id"], int) and not isinstance(body["id"], bool), body
+    return body["id"]
+
+
+def all_forms(api, token=None):
+    token = root_token(api) if token is None else token
+    resp = expect(api.get(FORM, headers=auth(token)), 200)
+    forms = resp.json()
+    assert isinstance(forms, list), forms
+    return forms
+
+
+def get_form(api, form_id):
+    """The form as the root admin sees it, or None."""
+    matches = [f for f in all_forms(api) if f["id"] == form_id]
+    assert len(matches) <= 1, matches
+    return matches[0] if matches else None
+
+
+def check_form_shape(form):
+    assert set(form) == FORM_KEYS, f"keys {sorted(form)}"
+    assert isinstance(form["id"], int) and not isinstance(form["id"], bool)
+    assert isinstance(form["submitter"], str)
+    assert isinstance(form["time"], int) and not isinstance(form["time"], bool)
+    for key in ("customer_name", "course", "receipt"):
+        assert isinstance(form[key], str), (key, form[key])
+    assert form["payment_method"] in ("cash", "cheque")
+    assert isinstance(form["amount"], str) and re.fullmatch(r"-?\d+\.\d\d", form["amount"]), form["amount"]
+    assert form["resolved_at"] is None or (
+        isinstance(form["resolved_at"], int) and not isinstance(form["resolved_at"], bool)
+    ), form["resolved_at"]
+
+
+def expected_form(form_id, user, body, amount, resolved_at=None):
+    return {
+        "id": form_id,
+        "submitter": user.username,
+        "time": body["time"],
+        "customer_name": body["customer_name"],
+        "course": body["course"],
+        "payment_method": body["payment_method"],
+        "amount": amount,
+        "receipt": body["receipt"],
+        "resolved_at": resolved_at,
+    }
+
+
+def missing_form_id(api):
+    """An id no form has (and none will get soon): well past the current maximum."""
+    rows = api.sql("SELECT MAX(id) AS m FROM forms")
+    top = rows[0]["m"] if rows and rows[0]["m"] is not None else 0
+    return int(top) + 1_000_000
+
+
+def resolve_as(api, token, form_id, path=RESOLVE):
+    return api.put(path, json={"id": form_id}, headers=auth(token))
+
+
+def resolve_links_for(api, since, form_id):
+    """{admin address: link} of the form e-mails sent since `since` for this form."""
+    rows = mails_since(api, since, subject=form_subject(form_id))
+    return {r["to_address"].lower(): mail_link(r) for r in rows}

@@ -1,0 +1,120 @@
+"""Amazon SES delivery, against a local SES emulator (moto_server): AWS itself cannot run
+here. A fresh embedded database with no ROOT_PASSWORD queues root's registration e-mail;
+the `email` function, configured with EMAIL_TRANSPORT=ses, sends it through SESv2."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from conftest import CARGO_LAMBDA, MIGRATE, ROOT, SHIELDED_KEYS, free_port, invoke, stop_server, wait_for_health
+
+SENDER = "noreply@example.test"
+
+
+@pytest.fixture(scope="module")
+def moto(tmp_path_factory):
+    port = free_port()
+    log = tmp_path_factory.mktemp("moto") / "moto.log"
+    moto_server = Path(sys.executable).parent / "moto_server"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([str(moto_server), "-H", "127.0.0.1", "-p", str(port)], stdout=out, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(base + "/moto-api/data.json", timeout=5).read()
+            break
+        except OSError:
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+    yield base
+    proc.terminate()
+    proc.wait(10)
+
+
+def ses_stack(tmp: Path, moto: str, root_email: str):
+    """A server whose `email` function sends through SES at `moto`."""
+    port = free_port()
+    env = dict(os.environ)
+    env.update({key: "" for key in SHIELDED_KEYS})
+    env.update(
+        DATABASE_URL=f"sqlite://{tmp / 'bt.db'}?mode=rwc",
+        DATA_DIR=str(tmp),
+        FLASK_ENV="development",
+        ROOT_PASSWORD="",
+        ROOT_EMAIL=root_email,
+        EMAIL_NAME="BriefThreat",
+        EMAIL_FROM=SENDER,
+        PUBLIC_HOST="bt.example.test",
+        EMAIL_TRANSPORT="ses",
+        SES_ENDPOINT_URL=moto,
+        AWS_ACCESS_KEY_ID="test",
+        AWS_SECRET_ACCESS_KEY="test",
+        AWS_REGION="us-east-1",
+    )
+    subprocess.run([str(MIGRATE)], cwd=ROOT, env=env, check=True, capture_output=True, timeout=120)
+    log = open(tmp / "cargo-lambda.log", "wb")
+    proc = subprocess.Popen(
+        [str(CARGO_LAMBDA), "lambda", "watch", "-A", "127.0.0.1", "-P", str(port), "--ignore-changes"],
+        cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    wait_for_health(proc, base, tmp / "cargo-lambda.log")
+    return proc, base
+
+
+def ses_state(moto: str) -> dict:
+    with urllib.request.urlopen(moto + "/moto-api/data.json", timeout=10) as resp:
+        return json.loads(resp.read())["ses"]
+
+
+def verify_sender(moto: str) -> None:
+    import boto3  # noqa: PLC0415
+
+    client = boto3.client(
+        "sesv2", endpoint_url=moto, region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test"
+    )
+    client.create_email_identity(EmailIdentity=SENDER)
+
+
+def test_unverified_sender_is_a_dead_letter_then_ses_delivers_after_retry(moto, tmp_path):
+    proc, base = ses_stack(tmp_path, moto, "ops@example.test")
+    try:
+        # SES refuses mail from an unverified identity: permanent, so a dead letter at once
+        report = invoke(base, "email")
+        assert report["dead"] == 1 and report["delivered"] == 0, report
+        try:
+            urllib.request.urlopen(base + "/health", timeout=30)
+            raise AssertionError("/health should fail while a dead letter is waiting")
+        except urllib.error.HTTPError as e:
+            assert e.code == 500
+            failed = json.loads(e.read())["results"][1]["output"]["failed"]
+            assert len(failed) == 1
+
+        # verified now: retrying the dead letter delivers it through SES
+        verify_sender(moto)
+        report = invoke(base, "email", {"retry_dead": []})
+        assert report["retried_dead"] == 1 and report["delivered"] == 1, report
+    finally:
+        stop_server(proc)
+
+    sent = ses_state(moto)["RawMessage"]
+    assert len(sent) == 1
+    message = email.message_from_string(sent[0]["raw_data"], policy=email.policy.default)
+    assert message["Subject"] == "BriefThreat registration"
+    assert str(message["To"]) == "Administrator <ops@example.test>"
+    assert str(message["From"]) == f"BriefThreat <{SENDER}>"
+    assert message.get_content_type() == "multipart/alternative"
+    html = message.get_body(preferencelist=("html",)).get_content()
+    assert "http://bt.example.test/reset-password?token=" in html
