@@ -1,19 +1,30 @@
 """Shared helpers for the black-box form tests (contract sections 1, 4, 5 and 6).
 
-Self-contained on purpose (no dependency on authhelpers.py): users are created through the API
-as root, their first password is set through the e-mailed link, and they log in.  Facts the API
+The basics (expectations, tokens, links) come from authhelpers.py; users are created through the
+API as root, their first password is set through the e-mailed link, and they log in.  Facts the API
 does not expose (a user's id, the outbox, the current admins) come from `api.sql` / `api.outbox`.
 """
 
 import json
 import re
-import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Optional
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
-from conftest import first_link
+from authhelpers import (  # noqa: F401 - re-exported for the form tests
+    auth,
+    expect,
+    expect_204,
+    expect_message,
+    link_token,
+    mail_link,
+    now,
+    public_host,
+    root_password,
+    root_token,
+    uniq,
+)
 
 API = "/api/v1"
 LOGIN = API + "/auth/login"
@@ -84,44 +95,11 @@ def form_subject(form_id):
 # --------------------------------------------------------------------------- basics
 
 
-def uniq(prefix="u"):
-    return f"{prefix}_{uuid.uuid4().hex[:10]}"
 
 
-def now():
-    return int(time.time())
 
 
-def auth(token):
-    return {"Authorization": f"Bearer {token}"}
 
-
-def _describe(resp):
-    return (
-        f"{resp.request.method} {resp.request.url} "
-        f"body={resp.request.body[:300] if resp.request.body else resp.request.body!r}: "
-        f"got {resp.status_code}: {resp.text[:600]!r}"
-    )
-
-
-def expect(resp, status, body=None):
-    """Exact status and, when given, exact JSON body (with a JSON content type)."""
-    assert resp.status_code == status, f"expected {status}; {_describe(resp)}"
-    if body is not None:
-        ctype = resp.headers.get("Content-Type", "")
-        assert ctype.startswith("application/json"), f"Content-Type {ctype!r}; {_describe(resp)}"
-        assert resp.json() == body, f"expected body {body!r}; {_describe(resp)}"
-    return resp
-
-
-def expect_message(resp, status, message):
-    return expect(resp, status, {"message": message})
-
-
-def expect_204(resp):
-    expect(resp, 204)
-    assert resp.content == b"", f"204 with a body; {_describe(resp)}"
-    return resp
 
 
 def raw_json(api, method, path, text, token=None, headers=None):
@@ -158,15 +136,8 @@ class User:
         return auth(self.token)
 
 
-_root_cache = {}
 
 
-def root_password(api):
-    return api.env["ROOT_PASSWORD"]
-
-
-def public_host(api):
-    return api.env["PUBLIC_HOST"]
 
 
 def login(api, username, password):
@@ -175,15 +146,6 @@ def login(api, username, password):
     body = resp.json()
     return body["access_token"], body["refresh_token"]
 
-
-def root_token(api):
-    """An access token of the built-in root admin, cached for a few minutes per server."""
-    cached = _root_cache.get(api.base)
-    if cached and now() - cached[1] < 120:
-        return cached[0]
-    token, _ = login(api, "root", root_password(api))
-    _root_cache[api.base] = (token, now())
-    return token
 
 
 def root_headers(api):
@@ -206,16 +168,6 @@ def mails_since(api, since, to=None, subject=None):
     return rows
 
 
-def mail_link(row):
-    link = first_link(row["html_body"])
-    assert link, f"no link in the e-mail {row['subject']!r}: {row['html_body'][:800]!r}"
-    return link.replace("&amp;", "&")
-
-
-def link_token(link):
-    query = parse_qs(urlsplit(link).query)
-    assert list(query) == ["token"], f"unexpected link {link!r}"
-    return query["token"][0]
 
 
 def link_path(link):

@@ -13,8 +13,6 @@ import time
 from collections import Counter
 from email.utils import getaddresses, parseaddr
 
-import pytest
-
 from authhelpers import (
     LOGIN,
     REGISTRATION_SUBJECT,

@@ -7,7 +7,6 @@ from __future__ import annotations
 import email
 import email.policy
 import json
-import os
 import subprocess
 import sys
 import time
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CARGO_LAMBDA, MIGRATE, ROOT, SHIELDED_KEYS, free_port, invoke, stop_server, wait_for_health
+from conftest import free_port, invoke, start_stack, stop_server
 
 SENDER = "noreply@example.test"
 
@@ -45,33 +44,17 @@ def moto(tmp_path_factory):
 
 def ses_stack(tmp: Path, moto: str, root_email: str):
     """A server whose `email` function sends through SES at `moto`."""
-    port = free_port()
-    env = dict(os.environ)
-    env.update({key: "" for key in SHIELDED_KEYS})
-    env.update(
-        DATABASE_URL=f"sqlite://{tmp / 'bt.db'}?mode=rwc",
-        DATA_DIR=str(tmp),
-        FLASK_ENV="development",
+    return start_stack(
+        tmp,
         ROOT_PASSWORD="",
         ROOT_EMAIL=root_email,
-        EMAIL_NAME="BriefThreat",
         EMAIL_FROM=SENDER,
-        PUBLIC_HOST="bt.example.test",
         EMAIL_TRANSPORT="ses",
         SES_ENDPOINT_URL=moto,
         AWS_ACCESS_KEY_ID="test",
         AWS_SECRET_ACCESS_KEY="test",
         AWS_REGION="us-east-1",
     )
-    subprocess.run([str(MIGRATE)], cwd=ROOT, env=env, check=True, capture_output=True, timeout=120)
-    log = open(tmp / "cargo-lambda.log", "wb")
-    proc = subprocess.Popen(
-        [str(CARGO_LAMBDA), "lambda", "watch", "-A", "127.0.0.1", "-P", str(port), "--ignore-changes"],
-        cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    wait_for_health(proc, base, tmp / "cargo-lambda.log")
-    return proc, base
 
 
 def ses_state(moto: str) -> dict:

@@ -289,6 +289,7 @@ pub async fn request_password_reset(
     let email = password_email(state, base, &user, counter, PasswordLinkKind::Reset);
     outbox::enqueue(&mut tx, &email, now()).await?;
     tx.commit().await?;
+    state.notifier.outbox_changed().await;
     Ok(())
 }
 
@@ -365,6 +366,7 @@ pub async fn register(
     );
     outbox::enqueue(&mut tx, &email, now()).await?;
     tx.commit().await?;
+    state.notifier.outbox_changed().await;
     Ok(())
 }
 
@@ -554,6 +556,7 @@ pub async fn ensure_root(state: &AppState) -> Result<(), ApiError> {
         outbox::enqueue(&mut tx, &email, now()).await?;
     }
     tx.commit().await?;
+    state.notifier.outbox_changed().await;
     tracing::info!("created the root user");
     Ok(())
 }

@@ -80,6 +80,11 @@ pub struct Config {
     pub email_retry_base: i64,
     /// SES endpoint override (a local emulator in tests).
     pub ses_endpoint: Option<String>,
+    /// The `email` function to invoke after queueing mail (AWS), see `notify`.
+    pub email_function_name: Option<String>,
+    /// A full Invoke URL instead (another emulator).
+    pub email_invoke_url: Option<String>,
+    pub aws_region: Option<String>,
     pub database_url: String,
     pub redis_url: Option<String>,
     pub ratelimit_default: String,
@@ -207,6 +212,11 @@ impl Config {
             email_max_attempts: env.positive("EMAIL_MAX_ATTEMPTS", 8)?,
             email_retry_base: env.seconds("EMAIL_RETRY_BASE", 10)?,
             ses_endpoint: env.get("SES_ENDPOINT_URL"),
+            email_function_name: env.get("EMAIL_FUNCTION_NAME"),
+            email_invoke_url: env.get("EMAIL_INVOKE_URL"),
+            aws_region: env
+                .get("AWS_REGION")
+                .or_else(|| env.get("AWS_DEFAULT_REGION")),
             database_url,
             redis_url: redis_url(&env)?,
             ratelimit_default: env

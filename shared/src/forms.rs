@@ -307,6 +307,7 @@ pub async fn create(
         outbox::enqueue(&mut tx, &email, now()).await?;
     }
     tx.commit().await?;
+    state.notifier.outbox_changed().await;
     Ok(id)
 }
 
@@ -438,6 +439,7 @@ pub async fn update(
         outbox::enqueue(&mut tx, &email, now()).await?;
     }
     tx.commit().await?;
+    state.notifier.outbox_changed().await;
     Ok(Some(old.into()))
 }
 
@@ -550,6 +552,7 @@ pub async fn resolve(
     );
     outbox::enqueue(&mut tx, &email, now()).await?;
     tx.commit().await?;
+    state.notifier.outbox_changed().await;
     Ok((form, submitter))
 }
 

@@ -12,6 +12,7 @@ pub mod health;
 pub mod http;
 pub mod jwt;
 pub mod links;
+pub mod notify;
 pub mod outbox;
 pub mod pages;
 pub mod passwords;
@@ -29,6 +30,7 @@ pub struct AppState {
     pub db: Db,
     pub jwt: jwt::JwtKeys,
     pub links: links::LinkSigner,
+    pub notifier: notify::Notifier,
 }
 
 impl AppState {
@@ -36,6 +38,7 @@ impl AppState {
         Self {
             jwt: jwt::JwtKeys::new(&config.jwt_secret),
             links: links::LinkSigner::new(&config.flask_secret),
+            notifier: notify::Notifier::from_config(&config),
             config,
             db,
         }

@@ -7,8 +7,12 @@ use lambda_http::{Body, Error, Request, Response, service_fn};
 
 use crate::{AppState, Config, Db};
 
-/// Logs go to stderr (CloudWatch in AWS), level from `RUST_LOG`, `info` by default.
-pub fn init_logging() {
+/// Process-wide set-up, first thing in every `main`: the TLS crypto provider, and logs to
+/// stderr (CloudWatch in AWS), level from `RUST_LOG`, `info` by default.
+pub fn init_process() {
+    // rustls is built with both ring and aws-lc-rs in this workspace (the AWS SDK brings
+    // the latter), so it cannot pick one by itself: every TLS client here uses ring.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
@@ -65,7 +69,7 @@ where
     F: Fn(&'static AppState, Request) -> Fut + Send + Sync,
     Fut: Future<Output = Response<Body>> + Send,
 {
-    init_logging();
+    init_process();
     let state: &'static AppState = match prepare().await {
         Ok(state) => Box::leak(Box::new(state)),
         Err(message) => exit_with(message),

@@ -6,7 +6,7 @@ use shared::AppState;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    shared::runtime::init_logging();
+    shared::runtime::init_process();
     let state: &'static AppState = match shared::runtime::prepare().await {
         Ok(state) => Box::leak(Box::new(state)),
         Err(message) => shared::runtime::exit_with(message),

@@ -42,7 +42,7 @@ struct Report {
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    shared::runtime::init_logging();
+    shared::runtime::init_process();
     let state: &'static AppState = match shared::runtime::prepare().await {
         Ok(state) => Box::leak(Box::new(state)),
         Err(message) => shared::runtime::exit_with(message),

@@ -176,3 +176,58 @@ fn first_link(html: &str) -> Option<&str> {
     let end = rest.find(['"', '\'', '<', ' ']).unwrap_or(rest.len());
     Some(&rest[..end])
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn config(pairs: &[(&str, &str)]) -> Config {
+        let vars: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_vars(vars).unwrap()
+    }
+
+    #[tokio::test]
+    async fn every_smtp_security_mode_builds_a_transport() {
+        shared::runtime::init_process();
+        for security in ["starttls", "tls", "none"] {
+            let config = config(&[("SMTP_HOST", "127.0.0.1"), ("SMTP_SECURITY", security)]);
+            assert!(matches!(
+                Transport::from_config(&config).await,
+                Ok(Transport::Smtp(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn messages_are_multipart_with_encoded_names_and_a_stable_message_id() {
+        let config = config(&[("EMAIL_FROM", "noreply@example.org")]);
+        let message = OutboxMessage {
+            id: 7,
+            to_address: "zoe@example.org".into(),
+            to_name: "Zoë Ünïcode".into(),
+            subject: "Form no. 7".into(),
+            text_body: "€123.99".into(),
+            html_body: "<p>€123.99</p>".into(),
+            created_at: 1_700_000_000,
+            attempts: 0,
+        };
+        let raw = String::from_utf8(build(&config, &message).unwrap().formatted()).unwrap();
+        assert!(
+            raw.contains("From: BriefThreat <noreply@example.org>"),
+            "{raw}"
+        );
+        assert!(raw.contains("To: =?utf-8?"), "{raw}");
+        assert!(raw.contains("Message-ID: <briefthreat.7.1700000000@example.org>"));
+        assert!(raw.contains("multipart/alternative"));
+        let bad = OutboxMessage {
+            to_address: "not an address".into(),
+            ..message
+        };
+        assert!(matches!(build(&config, &bad), Err(SendError::Permanent(_))));
+    }
+}

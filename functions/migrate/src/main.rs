@@ -4,7 +4,7 @@
 
 #[tokio::main]
 async fn main() {
-    shared::runtime::init_logging();
+    shared::runtime::init_process();
     match shared::runtime::prepare_and_bootstrap().await {
         Ok(state) => println!(
             "database ready ({:?}): {}",
