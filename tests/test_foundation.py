@@ -183,3 +183,19 @@ def test_bad_configuration_is_one_line_naming_the_key():
     assert len(lines) == 1, output
     assert "JWT_ACCESS_EXPIRY" in lines[0]
     assert "panicked" not in output
+
+
+def test_large_responses_are_gzipped_for_clients_that_accept_it(api):
+    """The app's HTTP client sends `Accept-Encoding: gzip`; bodies over 1 KiB come back
+    compressed (a long form list shrinks about tenfold), others as they are."""
+    zipped = api.get("/nope", headers={"Accept-Encoding": "gzip"})
+    assert zipped.status_code == 404
+    assert zipped.headers.get("Content-Encoding") == "gzip"
+    assert "Not Found" in zipped.text  # requests decompresses
+    plain = api.get("/nope", headers={"Accept-Encoding": "identity"})
+    assert plain.status_code == 404
+    assert "Content-Encoding" not in plain.headers
+    assert plain.text == zipped.text
+    small = api.get("/api/v1/nope", headers={"Accept-Encoding": "gzip"})
+    assert "Content-Encoding" not in small.headers
+    assert small.json() == {"message": "Not found"}

@@ -3,7 +3,10 @@
 
 use std::future::Future;
 
+use lambda_http::http::header::ACCEPT_ENCODING;
 use lambda_http::{Body, Error, Request, Response, service_fn};
+
+use crate::http::compress;
 
 use crate::{AppState, Config, Db};
 
@@ -75,8 +78,9 @@ where
         Err(message) => exit_with(message),
     };
     lambda_http::run(service_fn(|req: Request| {
+        let accept_encoding = req.headers().get(ACCEPT_ENCODING).cloned();
         let response = handler(state, req);
-        async move { Ok::<_, Error>(response.await) }
+        async move { Ok::<_, Error>(compress(accept_encoding.as_ref(), response.await)) }
     }))
     .await
 }
