@@ -131,15 +131,22 @@ def test_the_five_contract_emails_arrive(api):
 
 
 def test_delivery_is_prompt(api):
-    """Measured, not a timing assertion: the scheduler polls every 0.2 s, so the e-mail
-    usually arrives well within half a second; the bound here only catches a stall."""
-    body = register_body()
-    started = time.monotonic()
-    expect_204(register(api, body))
-    (received,) = api.smtp.wait_for(body["email"], timeout=10)
-    latency = received.at - started
-    print(f"[{api.backend}] registration e-mail reached the SMTP sink {latency * 1000:.0f} ms after the request")
-    assert latency < 10
+    """Measured, not a timing assertion: the scheduler polls every 0.2 s, so an e-mail
+    usually reaches the SMTP server well within half a second of the response that queued
+    it; the bound here only catches a stall. Warm functions, median of five."""
+    root_token(api)
+    expect_204(register(api, register_body()))  # warm-up: every function involved is running
+    latencies = []
+    for _ in range(5):
+        body = register_body()
+        expect_204(register(api, body))
+        answered = time.monotonic()
+        (received,) = api.smtp.wait_for(body["email"], timeout=10)
+        latencies.append(received.at - answered)
+    latencies.sort()
+    print(f"[{api.backend}] e-mail at the SMTP sink after the API response: median {latencies[2] * 1000:.0f} ms, "
+          f"all {[round(x * 1000) for x in latencies]} ms")
+    assert latencies[2] < 5
 
 
 def test_smtp_outage_loses_nothing_and_sends_once(api):
