@@ -66,6 +66,14 @@ async fn connect(config: Config, migrate: bool) -> Result<AppState, String> {
     Ok(state)
 }
 
+/// `prepare`, or exit with its one line; the state lives as long as the process.
+pub async fn state_or_exit() -> &'static AppState {
+    match prepare().await {
+        Ok(state) => Box::leak(Box::new(state)),
+        Err(message) => exit_with(message),
+    }
+}
+
 /// Runs an HTTP function: `prepare` once, then serve every invocation with `handler`.
 pub async fn run_http<F, Fut>(handler: F) -> Result<(), Error>
 where
@@ -73,10 +81,7 @@ where
     Fut: Future<Output = Response<Body>> + Send,
 {
     init_process();
-    let state: &'static AppState = match prepare().await {
-        Ok(state) => Box::leak(Box::new(state)),
-        Err(message) => exit_with(message),
-    };
+    let state = state_or_exit().await;
     lambda_http::run(service_fn(|req: Request| {
         let accept_encoding = req.headers().get(ACCEPT_ENCODING).cloned();
         let response = handler(state, req);

@@ -43,10 +43,7 @@ struct Report {
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     shared::runtime::init_process();
-    let state: &'static AppState = match shared::runtime::prepare().await {
-        Ok(state) => Box::leak(Box::new(state)),
-        Err(message) => shared::runtime::exit_with(message),
-    };
+    let state = shared::runtime::state_or_exit().await;
     let transport: &'static Transport = match Transport::from_config(&state.config).await {
         Ok(t) => Box::leak(Box::new(t)),
         Err(message) => shared::runtime::exit_with(message),
