@@ -51,6 +51,7 @@ SHIELDED_KEYS = [
     "MYSQL_HOST", "MYSQL_PORT", "MYSQL_USER", "MYSQL_PASSWORD", "MYSQL_DATABASE",
     "SMTP_HOST", "SMTP_PORT", "SMTP_SECURITY", "SMTP_USER", "SMTP_PASSWORD",
     "RATELIMIT_DEFAULT", "CLEANUP_INTERVAL", "PUBLIC_SCHEME", "MIGRATE_ON_START",
+    "REDIS_URL", "TRUSTED_PROXIES",
 ]
 
 
@@ -236,8 +237,10 @@ def invoke(base: str, function: str, payload=None, timeout: float = 60):
     return resp.json() if resp.content else None
 
 
-def wait_for_health(proc: subprocess.Popen, base: str, log_path: Path, label: str = "server") -> None:
-    """Waits until GET /health answers 200; fails the test with the server log otherwise."""
+def wait_for_health(proc: subprocess.Popen, base: str, log_path: Path, label: str = "server",
+                    ready=lambda resp: resp.status_code == 200) -> None:
+    """Waits until GET /health answers 200 (or what `ready` accepts); fails the test with
+    the server log otherwise."""
     deadline = time.monotonic() + START_TIMEOUT
     last = "no answer"
     while True:
@@ -245,7 +248,7 @@ def wait_for_health(proc: subprocess.Popen, base: str, log_path: Path, label: st
             pytest.fail(f"[{label}] cargo-lambda exited {proc.returncode}:\n{_log_tail(log_path)}", pytrace=False)
         try:
             resp = requests.get(base + "/health", timeout=TIMEOUT)
-            if resp.status_code == 200:
+            if ready(resp):
                 return
             last = f"{resp.status_code} {resp.text[:500]}"
         except requests.RequestException as e:
@@ -258,9 +261,10 @@ def wait_for_health(proc: subprocess.Popen, base: str, log_path: Path, label: st
         time.sleep(0.25)
 
 
-def start_stack(tmp: Path, **overrides: str):
+def start_stack(tmp: Path, ready=lambda resp: resp.status_code == 200, **overrides: str):
     """A private server on an embedded database in `tmp`, for tests that need their own
-    configuration (SES, the AWS trigger): migrated, serving, returns (process, base URL)."""
+    configuration (SES, the AWS trigger, rate limits): migrated, serving (`ready` judges
+    /health), returns (process, base URL)."""
     port = free_port()
     env = dict(os.environ)
     env.update({key: "" for key in SHIELDED_KEYS})
@@ -283,7 +287,7 @@ def start_stack(tmp: Path, **overrides: str):
             start_new_session=True,
         )
     base = f"http://127.0.0.1:{port}"
-    wait_for_health(proc, base, log_path)
+    wait_for_health(proc, base, log_path, ready=ready)
     return proc, base
 
 

@@ -86,8 +86,12 @@ pub struct Config {
     pub email_invoke_url: Option<String>,
     pub aws_region: Option<String>,
     pub database_url: String,
+    /// Redis, for rate limits shared by every instance; required in production.
     pub redis_url: Option<String>,
-    pub ratelimit_default: String,
+    /// `RATELIMIT_DEFAULT`, per client IP per endpoint path; applied in production only.
+    pub rate_limits: Vec<crate::ratelimit::Limit>,
+    /// Proxies (nginx) whose `X-Forwarded-For` names the client; empty: trust nobody.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     pub cleanup_interval: i64,
     /// How long delivered e-mails are kept before `cleanup` deletes them, seconds.
     pub outbox_retention: i64,
@@ -218,10 +222,23 @@ impl Config {
                 .get("AWS_REGION")
                 .or_else(|| env.get("AWS_DEFAULT_REGION")),
             database_url,
-            redis_url: redis_url(&env)?,
-            ratelimit_default: env
-                .get("RATELIMIT_DEFAULT")
-                .unwrap_or_else(|| "1000/hour;10000/day".into()),
+            redis_url: redis_url(&env, production)?,
+            rate_limits: crate::ratelimit::parse_limits(
+                &env.get("RATELIMIT_DEFAULT")
+                    .unwrap_or_else(|| "1000/hour;10000/day".into()),
+            )
+            .map_err(|e| {
+                ConfigError::new(
+                    "RATELIMIT_DEFAULT",
+                    format!(
+                        "{e}: use flask-limiter notation, e.g. 20/second or 1000/hour;10000/day"
+                    ),
+                )
+            })?,
+            trusted_proxies: crate::ratelimit::parse_networks(
+                &env.get("TRUSTED_PROXIES").unwrap_or_default(),
+            )
+            .map_err(|e| ConfigError::new("TRUSTED_PROXIES", e))?,
             cleanup_interval: env.seconds("CLEANUP_INTERVAL", 3600)?,
             outbox_retention: env.seconds("OUTBOX_RETENTION", 30 * 24 * 3600)?,
             data_dir,
@@ -267,12 +284,17 @@ fn database_url(env: &Vars, data_dir: &std::path::Path) -> Result<String, Config
     ))
 }
 
-fn redis_url(env: &Vars) -> Result<Option<String>, ConfigError> {
+/// Production needs Redis: without it rate limiting would be silently off.
+fn redis_url(env: &Vars, production: bool) -> Result<Option<String>, ConfigError> {
     match env.get("REDIS_URL") {
         Some(url) if url.starts_with("redis://") || url.starts_with("rediss://") => Ok(Some(url)),
         Some(_) => Err(ConfigError::new(
             "REDIS_URL",
             "must start with redis:// or rediss://",
+        )),
+        None if production => Err(ConfigError::new(
+            "REDIS_URL",
+            "is required when FLASK_ENV=production (rate limits live in Redis)",
         )),
         None => Ok(None),
     }
@@ -431,5 +453,37 @@ mod tests {
         let err =
             Config::from_vars(vars(&[("SMTP_HOST", "x"), ("SMTP_SECURITY", "ssl")])).unwrap_err();
         assert_eq!(err.key, "SMTP_SECURITY");
+    }
+
+    #[test]
+    fn rate_limits_and_trusted_proxies_are_read_and_checked() {
+        let config = Config::from_vars(vars(&[
+            ("RATELIMIT_DEFAULT", "20/second"),
+            ("TRUSTED_PROXIES", "127.0.0.1, 172.30.0.0/24"),
+        ]))
+        .unwrap();
+        assert_eq!(config.rate_limits[0].to_string(), "20 per 1 second");
+        assert_eq!(config.trusted_proxies.len(), 2);
+        let err = Config::from_vars(vars(&[("RATELIMIT_DEFAULT", "lots")])).unwrap_err();
+        assert_eq!(err.key, "RATELIMIT_DEFAULT");
+        let err = Config::from_vars(vars(&[("TRUSTED_PROXIES", "nginx")])).unwrap_err();
+        assert_eq!(err.key, "TRUSTED_PROXIES");
+    }
+
+    #[test]
+    fn production_requires_redis_for_rate_limits() {
+        let production = [
+            ("FLASK_ENV", "production"),
+            ("FLASK_SECRET", "a-real-flask-secret"),
+            ("JWT_SECRET", "a-real-jwt-secret"),
+            ("PUBLIC_HOST", "briefthreat.example.org"),
+            ("ROOT_EMAIL", "root@example.org"),
+            ("EMAIL_FROM", "noreply@example.org"),
+        ];
+        let err = Config::from_vars(vars(&production)).unwrap_err();
+        assert_eq!(err.key, "REDIS_URL");
+        let mut with_redis = production.to_vec();
+        with_redis.push(("REDIS_URL", "redis://redis:6379/"));
+        assert!(Config::from_vars(vars(&with_redis)).unwrap().production);
     }
 }

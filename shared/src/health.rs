@@ -1,9 +1,11 @@
-//! `GET /health` (contract section 7): the database and the e-mail outbox.
+//! `GET /health` (contract section 7): the database and the e-mail outbox, then Redis
+//! when one is configured (rate limits are not enforced while it is down).
 
 use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::db::now;
+use crate::ratelimit::CHECK_BUDGET;
 
 /// How long a monitor may cache a result, seconds.
 const RESULT_TTL: f64 = 27.0;
@@ -62,14 +64,38 @@ pub async fn check(state: &AppState, hostname: &str) -> HealthReport {
         "expires": tasks_time + RESULT_TTL,
     });
 
-    let passed = db_ok && tasks_ok;
+    let mut results = vec![db_result, tasks_result];
+    let mut passed = db_ok && tasks_ok;
+    if let Some(redis) = &state.redis {
+        let checked_at = unix_time_f64();
+        let redis_ok = match tokio::time::timeout(CHECK_BUDGET, redis.ping()).await {
+            Ok(Ok(())) => true,
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "health: Redis check failed");
+                false
+            }
+            Err(_) => {
+                tracing::error!("health: Redis did not answer in time");
+                false
+            }
+        };
+        passed &= redis_ok;
+        results.push(json!({
+            "checker": "redis_ok",
+            "passed": redis_ok,
+            "output": if redis_ok { "redis ok" } else { "redis unreachable: rate limits are not enforced" },
+            "timestamp": checked_at,
+            "expires": checked_at + RESULT_TTL,
+        }));
+    }
+
     HealthReport {
         passed,
         body: json!({
             "hostname": hostname,
             "status": if passed { "success" } else { "failure" },
             "timestamp": unix_time_f64(),
-            "results": [db_result, tasks_result],
+            "results": results,
         }),
     }
 }

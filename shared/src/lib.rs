@@ -16,6 +16,7 @@ pub mod notify;
 pub mod outbox;
 pub mod pages;
 pub mod passwords;
+pub mod ratelimit;
 pub mod runtime;
 pub mod users;
 pub mod validate;
@@ -31,16 +32,35 @@ pub struct AppState {
     pub jwt: jwt::JwtKeys,
     pub links: links::LinkSigner,
     pub notifier: notify::Notifier,
+    /// Present when `REDIS_URL` is set: rate limits (production) and `/health`.
+    pub redis: Option<ratelimit::Redis>,
 }
 
 impl AppState {
-    pub fn new(config: Config, db: Db) -> Self {
-        Self {
+    /// No I/O: Redis connects on first use. Fails only on a malformed `REDIS_URL`.
+    pub fn new(config: Config, db: Db) -> Result<Self, redis::RedisError> {
+        Ok(Self {
             jwt: jwt::JwtKeys::new(&config.jwt_secret),
             links: links::LinkSigner::new(&config.flask_secret),
             notifier: notify::Notifier::from_config(&config),
+            redis: config
+                .redis_url
+                .as_deref()
+                .map(ratelimit::Redis::new)
+                .transpose()?,
             config,
             db,
+        })
+    }
+
+    /// The limit the client has gone over on this path, when rate limiting is on
+    /// (production, with Redis).
+    pub async fn rate_limit_exceeded(&self, client: &str, path: &str) -> Option<&ratelimit::Limit> {
+        match &self.redis {
+            Some(redis) if self.config.production => {
+                redis.exceeded(&self.config.rate_limits, client, path).await
+            }
+            _ => None,
         }
     }
 }

@@ -4,9 +4,11 @@
 use std::future::Future;
 
 use lambda_http::http::header::ACCEPT_ENCODING;
-use lambda_http::{Body, Error, Request, Response, service_fn};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Error, Request, RequestExt, Response, service_fn};
 
-use crate::http::compress;
+use crate::http::{ApiError, compress, normalized_path};
+use crate::ratelimit;
 
 use crate::{AppState, Config, Db};
 
@@ -52,7 +54,7 @@ async fn connect(config: Config, migrate: bool) -> Result<AppState, String> {
     let db = Db::connect(&config.database_url)
         .await
         .map_err(|e| format!("cannot open the database: {e}"))?;
-    let state = AppState::new(config, db);
+    let state = AppState::new(config, db).map_err(|e| format!("REDIS_URL: {e}"))?;
     if migrate {
         state
             .db
@@ -74,20 +76,73 @@ pub async fn state_or_exit() -> &'static AppState {
     }
 }
 
-/// Runs an HTTP function: `prepare` once, then serve every invocation with `handler`.
+/// Runs an HTTP function: `prepare` once, then serve every invocation with `handler`,
+/// rate limited first (contract: 429 comes before any other check).
 pub async fn run_http<F, Fut>(handler: F) -> Result<(), Error>
+where
+    F: Fn(&'static AppState, Request) -> Fut + Send + Sync,
+    Fut: Future<Output = Response<Body>> + Send,
+{
+    serve_http(handler, true).await
+}
+
+/// `run_http` without rate limits: for `fallback`, whose 404s, redirects and static
+/// logo are no endpoint of the API (flask-limiter did not count them either), and for
+/// `/health`, which monitors poll and which must keep answering during an attack.
+pub async fn run_http_unlimited<F, Fut>(handler: F) -> Result<(), Error>
+where
+    F: Fn(&'static AppState, Request) -> Fut + Send + Sync,
+    Fut: Future<Output = Response<Body>> + Send,
+{
+    serve_http(handler, false).await
+}
+
+async fn serve_http<F, Fut>(handler: F, rate_limited: bool) -> Result<(), Error>
 where
     F: Fn(&'static AppState, Request) -> Fut + Send + Sync,
     Fut: Future<Output = Response<Body>> + Send,
 {
     init_process();
     let state = state_or_exit().await;
-    lambda_http::run(service_fn(|req: Request| {
+    let handler = &handler;
+    lambda_http::run(service_fn(move |req: Request| async move {
         let accept_encoding = req.headers().get(ACCEPT_ENCODING).cloned();
-        let response = handler(state, req);
-        async move { Ok::<_, Error>(compress(accept_encoding.as_ref(), response.await)) }
+        let over = match rate_limited {
+            true => limit_exceeded(state, &req).await,
+            false => None,
+        };
+        let response = match over {
+            Some(limit) => ApiError::TooManyRequests(limit.to_string()).into_response(),
+            None => handler(state, req).await,
+        };
+        Ok::<_, Error>(compress(accept_encoding.as_ref(), response))
     }))
     .await
+}
+
+/// Counts the request against its client's limits on its path (any run of leading
+/// slashes counts as one path).
+async fn limit_exceeded(state: &AppState, req: &Request) -> Option<ratelimit::Limit> {
+    let forwarded_for = req
+        .headers()
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok());
+    let client = ratelimit::client_ip(source_ip(req), forwarded_for, &state.config.trusted_proxies)
+        .map_or_else(|| "unknown".to_string(), |ip| ip.to_string());
+    state
+        .rate_limit_exceeded(&client, &normalized_path(req.uri().path()))
+        .await
+        .copied()
+}
+
+/// The address that connected to API Gateway (or to the local emulator).
+fn source_ip(req: &Request) -> Option<std::net::IpAddr> {
+    let ip = match req.request_context_ref()? {
+        RequestContext::ApiGatewayV2(context) => context.http.source_ip.as_deref(),
+        RequestContext::ApiGatewayV1(context) => context.identity.source_ip.as_deref(),
+        _ => None,
+    }?;
+    ip.parse().ok()
 }
 
 /// The database URL without its password, for logs.

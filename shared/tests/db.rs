@@ -48,7 +48,7 @@ async fn state_for(backend: Backend, name: &str, extra: &[(&str, &str)]) -> Opti
     let db = Db::connect(&url).await.unwrap();
     assert_eq!(db.backend, backend);
     db.migrate().await.unwrap();
-    Some(AppState::new(config, db))
+    Some(AppState::new(config, db).expect("state"))
 }
 
 async fn on_both_engines<F, Fut>(name: &str, test: F)

@@ -6,7 +6,7 @@ use shared::{AppState, pages};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    shared::runtime::run_http(|state, req| async move { handle(state, req) }).await
+    shared::runtime::run_http_unlimited(|state, req| async move { handle(state, req) }).await
 }
 
 fn handle(_state: &AppState, req: Request) -> Response<Body> {

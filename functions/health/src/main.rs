@@ -8,7 +8,7 @@ use shared::{AppState, health};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     let hostname = hostname();
-    shared::runtime::run_http(move |state, req| {
+    shared::runtime::run_http_unlimited(move |state, req| {
         let hostname = hostname.clone();
         async move { handle(state, req, &hostname).await }
     })
