@@ -3,6 +3,9 @@
 #   make run    serve every function locally on http://127.0.0.1:$(PORT) (cargo lambda watch)
 #   make test   the release check: lint, Rust tests, black-box HTTP tests on SQLite and MariaDB
 #   make lint   rustfmt + clippy, warnings are errors
+#   make validate  template.yaml (cfn-lint, sam validate), docker-compose.yml, the nginx template
+#   make e2e    HTTPS through nginx to the functions, MariaDB, Redis; Chromium on the password page
+#   make bench  sizes, cold starts, warm latency/throughput (release, MariaDB; README.md)
 #
 # Configuration comes from the environment and an optional .env (the environment wins);
 # the binaries read both themselves, this Makefile only passes the environment through.
@@ -18,23 +21,28 @@ PYTHON ?= python3
 VENV := .venv
 CARGO_LAMBDA_VERSION := 1.9.2
 # Everything `make run` and `make test` need from PyPI, pinned; one project-local venv.
-PY_DEPS := cargo-lambda==$(CARGO_LAMBDA_VERSION) pytest==9.2.0 requests==2.34.2 PyMySQL==1.2.4 PyJWT==2.15.1 aiosmtpd==1.4.6 moto[server]==5.2.5 boto3==1.44.5
+PY_DEPS := cargo-lambda==$(CARGO_LAMBDA_VERSION) pytest==9.2.0 requests==2.34.2 PyMySQL==1.2.4 PyJWT==2.15.1 aiosmtpd==1.4.6 moto[server]==5.2.5 boto3==1.44.5 selenium==4.51.0
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+# cfn-lint and the SAM CLI for `make validate`, pinned, in a venv of their own: aws-sam-cli
+# pins boto3 and friends, which would clash with the pins above.
+AWS_VENV := .venv-aws
+AWS_DEPS := aws-sam-cli==1.170.0 cfn-lint==1.58.0
 
 # The SQLite database and locally written e-mails live in data/ and change on every
 # request; they must never make `cargo lambda watch` reload. cargo-lambda already honours
 # .gitignore (which lists /data); .cargolambdaignore is belt and braces for checkouts
 # without the .gitignore and is picked up from the repository root.
 
-.PHONY: help run test lint build venv system-packages toolchain
+.PHONY: help run test lint build venv system-packages toolchain bench e2e validate
 # Prerequisites run in the order listed (system packages before the venv, lint first).
 .NOTPARALLEL:
-.SILENT: help venv toolchain run system-packages
+.SILENT: help venv toolchain run system-packages bench validate
 
 help:
 	@echo "make run   - build, migrate and serve on http://127.0.0.1:$(PORT) (PORT=... to change)"
 	@echo "make test  - lint + cargo test + pytest against throwaway MariaDB/Redis"
 	@echo "make lint  - cargo fmt --check + clippy -D warnings"
+	@echo "make validate - cfn-lint + sam validate --lint, docker-compose config, nginx -t (offline)"
 
 # --- Python tooling (cargo-lambda, pytest and friends) in .venv ----------------------------
 venv:
@@ -62,6 +70,44 @@ build:
 lint: toolchain
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
+
+# --- make validate --------------------------------------------------------------------------
+# The deployment descriptions, offline: template.yaml (AWS SAM), docker-compose.yml (with a
+# .env made from .env.example, placeholder secrets; there is no Docker engine to run it) and
+# the nginx server blocks (rendered as the e2e test does, then `nginx -t`; nothing listens).
+validate:
+	missing=()
+	PATH="$$PATH:/usr/sbin:/sbin"
+	command -v docker-compose >/dev/null || missing+=(docker-compose)
+	command -v nginx >/dev/null || missing+=(nginx)
+	command -v openssl >/dev/null || missing+=(openssl)
+	[ -x $(AWS_VENV)/bin/python ] || $(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
+	if [ $${#missing[@]} -gt 0 ]; then
+	  echo "==> installing system packages: $${missing[*]}"
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y "$${missing[@]}"
+	fi
+	if [ ! -x $(AWS_VENV)/bin/python ]; then
+	  echo "==> creating $(AWS_VENV)"
+	  $(PYTHON) -m venv $(AWS_VENV)
+	fi
+	if [ "$$(cat $(AWS_VENV)/.installed 2>/dev/null)" != "$(AWS_DEPS)" ]; then
+	  echo "==> installing into $(AWS_VENV): $(AWS_DEPS)"
+	  $(AWS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check $(AWS_DEPS)
+	  echo "$(AWS_DEPS)" > $(AWS_VENV)/.installed
+	fi
+	export SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-eu-west-1}
+	echo "==> cfn-lint template.yaml"
+	$(AWS_VENV)/bin/cfn-lint template.yaml
+	echo "==> sam validate --lint --template template.yaml"
+	$(AWS_VENV)/bin/sam validate --lint --template template.yaml
+	echo "==> docker-compose config -q (.env from .env.example)"
+	project="$$(mktemp -d)"
+	trap 'rm -rf "$$project"' EXIT
+	sed -E 's/^(MYSQL_PASSWORD|MYSQL_ROOT_PASSWORD)=$$/\1=validate-only/' .env.example > "$$project/.env"
+	docker-compose -f docker-compose.yml --project-directory "$$project" config -q
+	echo "==> nginx -t on local/nginx/briefthreat.conf.template"
+	$(PYTHON) local/render_nginx.py --check
 
 # --- make run -------------------------------------------------------------------------------
 # `env_or_dotenv KEY`: the value the binaries will see (environment first, then .env).
@@ -99,12 +145,17 @@ run: venv build
 	$(VENV)/bin/cargo-lambda lambda watch -A 127.0.0.1 -P $(PORT)
 
 # --- make test ------------------------------------------------------------------------------
-# MariaDB and Redis binaries for local/harness.py's throwaway servers, a Python with venv.
+# MariaDB and Redis binaries for local/harness.py's throwaway servers, a Python with venv;
+# nginx, openssl and headless Chromium (+ chromedriver) for the end-to-end test.
 system-packages:
 	missing=()
 	PATH="$$PATH:/usr/sbin:/sbin"
 	{ command -v mariadbd && command -v mariadb-install-db; } >/dev/null || missing+=(mariadb-server)
 	command -v redis-server >/dev/null || missing+=(redis-server)
+	command -v nginx >/dev/null || missing+=(nginx)
+	command -v openssl >/dev/null || missing+=(openssl)
+	command -v chromium >/dev/null || missing+=(chromium)
+	command -v chromedriver >/dev/null || missing+=(chromium-driver)
 	command -v $(PYTHON) >/dev/null || missing+=(python3)
 	[ -x $(VENV)/bin/python ] || $(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
 	if [ $${#missing[@]} -gt 0 ]; then
@@ -114,6 +165,32 @@ system-packages:
 	fi
 
 # Lint first (part of the release check), then every test against throwaway servers.
-test: lint system-packages venv build
+test: lint validate system-packages venv build
 	CARGO_LAMBDA=$(VENV)/bin/cargo-lambda $(VENV)/bin/python local/harness.py -- bash -c \
 	  'cargo test --workspace && $(VENV)/bin/python -m pytest tests/ -q -rA'
+
+# The self-hosted topology without Docker, over HTTPS: nginx (the project's template, a
+# self-signed certificate) -> emulator + function binaries -> MariaDB, Redis, an SMTP sink;
+# the password page in headless Chromium. Also part of `make test` (tests/test_e2e.py).
+e2e: system-packages venv build
+	CARGO_LAMBDA=$(VENV)/bin/cargo-lambda $(VENV)/bin/python local/harness.py -- \
+	  $(VENV)/bin/python -m pytest tests/test_e2e.py -q -rA
+
+# --- make bench -----------------------------------------------------------------------------
+# Release binaries and the argon2 example are built first, so nothing compiles while a clock
+# runs; wrk (Debian) is the load generator, nginx (Debian) the proxy of the `· nginx` rows.
+# About 10 minutes after the build; writes target/bench/bench.{txt,json} (README.md).
+bench: system-packages venv
+	missing=()
+	PATH="$$PATH:/usr/sbin:/sbin"
+	command -v wrk >/dev/null || missing+=(wrk)
+	command -v nginx >/dev/null || missing+=(nginx)
+	command -v openssl >/dev/null || missing+=(openssl)
+	if [ $${#missing[@]} -gt 0 ]; then
+	  echo "==> installing system packages: $${missing[*]}"
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y "$${missing[@]}"
+	fi
+	echo "==> cargo build --release --workspace --bins --examples"
+	cargo build --release --workspace --bins --examples
+	CARGO_LAMBDA=$(VENV)/bin/cargo-lambda $(VENV)/bin/python local/harness.py -- $(VENV)/bin/python local/bench.py

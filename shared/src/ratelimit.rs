@@ -144,34 +144,24 @@ pub fn parse_networks(text: &str) -> Result<Vec<IpNet>, String> {
 }
 
 /// The client's address. `peer` is who connected to the emulator or API Gateway (its
-/// `sourceIp`). When that is a trusted proxy (nginx), the proxy's `X-Forwarded-For` is
-/// read from the right, skipping trusted hops: the first other address is the one the
-/// proxy itself saw connect. Anything further left was written by the client and is
-/// ignored, so a forged header changes nothing.
+/// `sourceIp`). When that is a trusted proxy (nginx), the client is the last entry of
+/// `X-Forwarded-For`: the address the proxy itself saw connect and appended. Entries
+/// further left were written by the client and are ignored, so a forged header changes
+/// nothing. One hop only, even when that address is itself a proxy's: a client on the
+/// proxy's own network must not be able to pick its identity either.
 pub fn client_ip(
     peer: Option<IpAddr>,
     forwarded_for: Option<&str>,
     trusted: &[IpNet],
 ) -> Option<IpAddr> {
-    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
     let peer = peer?;
-    if !is_trusted(&peer) {
+    if !trusted.iter().any(|net| net.contains(&peer)) {
         return Some(peer);
     }
-    let hops = forwarded_for
-        .unwrap_or_default()
-        .split(',')
-        .map(str::trim)
-        .rev()
-        .map_while(|hop| hop.parse::<IpAddr>().ok());
-    let mut last = peer;
-    for hop in hops {
-        if !is_trusted(&hop) {
-            return Some(hop);
-        }
-        last = hop;
-    }
-    Some(last)
+    let appended_by_proxy = forwarded_for
+        .and_then(|header| header.rsplit(',').next())
+        .and_then(|hop| hop.trim().parse::<IpAddr>().ok());
+    Some(appended_by_proxy.unwrap_or(peer))
 }
 
 /// The Redis connection every function shares for limits (and `/health` pings). Lazy: no
@@ -349,14 +339,14 @@ mod tests {
             client_ip(ip("127.0.0.1"), Some("1.2.3.4, 198.51.100.7"), &trusted),
             ip("198.51.100.7")
         );
-        // Through two trusted hops.
+        // A client on the proxy's own network is still named by the proxy, not by itself.
         assert_eq!(
-            client_ip(
-                ip("127.0.0.1"),
-                Some("6.6.6.6, 198.51.100.7, 10.1.2.3"),
-                &trusted
-            ),
-            ip("198.51.100.7")
+            client_ip(ip("127.0.0.1"), Some("198.51.100.7, 127.0.0.1"), &trusted),
+            ip("127.0.0.1")
+        );
+        assert_eq!(
+            client_ip(ip("127.0.0.1"), Some("6.6.6.6, 10.1.2.3"), &trusted),
+            ip("10.1.2.3")
         );
         // A trusted peer that passes nothing on is itself the client.
         assert_eq!(client_ip(ip("127.0.0.1"), None, &trusted), ip("127.0.0.1"));

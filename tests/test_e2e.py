@@ -1,0 +1,409 @@
+"""End to end, the self-hosted topology without Docker (`make e2e`; `make test` runs it):
+
+    client --HTTPS--> nginx (local/nginx/briefthreat.conf.template, self-signed certificate)
+           --> cargo-lambda's emulator (--only-lambda-apis) + every function binary
+               (local/serve_functions.py, as the compose `functions` service runs them)
+           --> MariaDB and Redis (local/harness.py), SMTP to tests/smtp_sink.py
+    local/scheduler.py drives `email` and `cleanup` (production).
+
+FLASK_ENV=production with RATELIMIT_DEFAULT=20/second and TRUSTED_PROXIES=127.0.0.1 (nginx).
+The app's flows go over real HTTPS with certificate verification against the generated
+certificate; the password page is driven in headless Chromium."""
+
+from __future__ import annotations
+
+import email.policy
+import http.client
+import json
+import os
+import re
+import secrets
+import shutil
+import ssl
+import subprocess
+import sys
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from email import message_from_bytes
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+
+from conftest import (
+    CARGO_LAMBDA,
+    ROOT,
+    SHIELDED_KEYS,
+    TIMEOUT,
+    _log_tail,
+    _mysql_connect,
+    first_link,
+    free_port,
+    stop_server,
+)
+from test_ratelimit import flushdb, redis_url
+
+sys.path.insert(0, str(ROOT / "local"))
+from render_nginx import render  # noqa: E402
+
+DEBUG_BINARIES = ROOT / "target" / "debug"
+NGINX_TEMPLATE = ROOT / "local" / "nginx" / "briefthreat.conf.template"
+ROOT_PASSWORD = "e2e-root-" + secrets.token_hex(4)
+START_TIMEOUT = 90
+
+
+def require(program: str) -> str:
+    path = shutil.which(program) or next(
+        (p for p in (f"/usr/sbin/{program}", f"/usr/bin/{program}") if os.path.exists(p)), None
+    )
+    if not path:
+        pytest.fail(f"{program} not found: `make test` installs it (Debian package)")
+    return path
+
+
+def make_certificate(directory: Path) -> Path:
+    """A self-signed certificate for localhost/127.0.0.1, as SSL_CERTS holds them."""
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+            "-nodes", "-days", "2", "-subj", "/CN=localhost",
+            "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            "-keyout", str(directory / "key.pem"), "-out", str(directory / "certificate.crt"),
+        ],
+        check=True, capture_output=True,
+    )
+    return directory / "certificate.crt"
+
+
+def nginx_conf(tmp: Path, server_blocks: str) -> Path:
+    """A whole nginx.conf around the project's server blocks, every path under `tmp`."""
+    (tmp / "conf.d").mkdir()
+    (tmp / "conf.d" / "briefthreat.conf").write_text(server_blocks)
+    for sub in ("logs", "client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        (tmp / sub).mkdir()
+    mime_types = "/etc/nginx/mime.types"
+    conf = tmp / "nginx.conf"
+    conf.write_text(f"""
+worker_processes 1;
+pid {tmp}/nginx.pid;
+error_log {tmp}/logs/error.log info;
+events {{ worker_connections 256; }}
+http {{
+    {"include " + mime_types + ";" if os.path.exists(mime_types) else ""}
+    access_log {tmp}/logs/access.log;
+    client_body_temp_path {tmp}/client_body;
+    proxy_temp_path {tmp}/proxy;
+    fastcgi_temp_path {tmp}/fastcgi;
+    uwsgi_temp_path {tmp}/uwsgi;
+    scgi_temp_path {tmp}/scgi;
+    include {tmp}/conf.d/briefthreat.conf;
+}}
+""")
+    return conf
+
+
+class Stack:
+    def __init__(self, base: str, http_base: str, cert: Path, sink, tmp: Path, env: dict):
+        self.base, self.http_base, self.cert, self.sink, self.tmp, self.env = base, http_base, cert, sink, tmp, env
+
+    def request(self, method: str, path: str, **kwargs) -> requests.Response:
+        kwargs.setdefault("timeout", TIMEOUT)
+        kwargs.setdefault("allow_redirects", False)
+        return requests.request(method, self.base + path, verify=str(self.cert), **kwargs)
+
+    def login(self, username: str, password: str) -> str:
+        # the app's own spelling: a leading double slash
+        resp = self.request("POST", "//api/v1/auth/login", json={"username": username, "password": password})
+        assert resp.status_code == 200, resp.text
+        return resp.json()["access_token"]
+
+    def mail_link(self, address: str, subject: str, count: int = 1) -> str:
+        message = self.sink.wait_for(address, count=count, subject=subject, timeout=30)[-1].message
+        parsed = message_from_bytes(message.as_bytes(), policy=email.policy.default)
+        html = parsed.get_body(("html",)).get_content()
+        return first_link(html)
+
+    def logs(self) -> str:
+        return "\n".join(
+            f"--- {name}\n{_log_tail(self.tmp / name, 4000)}"
+            for name in ("functions.log", "scheduler.log", "nginx/logs/error.log")
+        )
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory, smtp_sink):
+    nginx = require("nginx")
+    require("openssl")
+    admin_url = os.environ.get("TEST_MYSQL_ADMIN_URL")
+    if not admin_url or not os.environ.get("TEST_REDIS_URL"):
+        pytest.fail("TEST_MYSQL_ADMIN_URL / TEST_REDIS_URL not set: run under local/harness.py (make test)")
+    assert (DEBUG_BINARIES / "migrate").exists(), "run `cargo build --workspace --bins` (make test does)"
+
+    tmp = tmp_path_factory.mktemp("e2e")
+    certs = tmp / "certs"
+    certs.mkdir()
+    cert = make_certificate(certs)
+    database = f"bt_e2e_{secrets.token_hex(6)}"
+    conn = _mysql_connect(admin_url)
+    with conn.cursor() as cur:
+        cur.execute(f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+    conn.close()
+    limits_db = redis_url(10)
+    flushdb(limits_db)
+
+    emulator_port, http_port, https_port = free_port(), free_port(), free_port()
+    env = dict(os.environ)
+    env.update({key: "" for key in SHIELDED_KEYS})
+    env.update(
+        CARGO_LAMBDA=str(CARGO_LAMBDA),
+        DATABASE_URL=f"{admin_url.rstrip('/')}/{database}",
+        REDIS_URL=limits_db,
+        FLASK_ENV="production",
+        FLASK_SECRET=secrets.token_hex(32),
+        JWT_SECRET=secrets.token_hex(32),
+        PUBLIC_HOST=f"localhost:{https_port}",
+        ROOT_EMAIL="root@e2e.test",
+        ROOT_PASSWORD=ROOT_PASSWORD,
+        EMAIL_NAME="BriefThreat",
+        EMAIL_FROM="noreply@e2e.test",
+        SMTP_HOST="127.0.0.1",
+        SMTP_PORT=str(smtp_sink.port),
+        SMTP_SECURITY="none",
+        RATELIMIT_DEFAULT="20/second",
+        TRUSTED_PROXIES="127.0.0.1",
+        CLEANUP_INTERVAL="2",
+        DATA_DIR=str(tmp / "data"),
+        RUST_LOG=os.environ.get("TEST_RUST_LOG", "info"),
+    )
+
+    procs: list[subprocess.Popen] = []
+    try:
+        with open(tmp / "functions.log", "wb") as log:
+            procs.append(subprocess.Popen(
+                [sys.executable, str(ROOT / "local" / "serve_functions.py"),
+                 "--bin-dir", str(DEBUG_BINARIES), "--port", str(emulator_port)],
+                cwd=tmp, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            ))
+        with open(tmp / "scheduler.log", "wb") as log:
+            procs.append(subprocess.Popen(
+                [sys.executable, str(ROOT / "local" / "scheduler.py")],
+                cwd=tmp, env={**env, "SCHEDULER_TARGET": f"http://127.0.0.1:{emulator_port}"},
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            ))
+        nginx_dir = tmp / "nginx"
+        nginx_dir.mkdir()
+        conf = nginx_conf(nginx_dir, render(NGINX_TEMPLATE.read_text(), {
+            "NGINX_HOST": "localhost",
+            "NGINX_HTTP_PORT": str(http_port),
+            "NGINX_HTTPS_PORT": str(https_port),
+            "SSL_CERT_DIR": str(certs),
+            "API_UPSTREAM": f"127.0.0.1:{emulator_port}",
+        }))
+        checked = subprocess.run([nginx, "-t", "-p", str(nginx_dir), "-c", str(conf)], capture_output=True, text=True)
+        assert checked.returncode == 0, checked.stderr
+        with open(tmp / "nginx.log", "wb") as log:
+            procs.append(subprocess.Popen(
+                [nginx, "-p", str(nginx_dir), "-c", str(conf), "-g", "daemon off;"],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            ))
+
+        stack = Stack(f"https://localhost:{https_port}", f"http://localhost:{http_port}", cert, smtp_sink, tmp, env)
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            for proc in procs:
+                if proc.poll() is not None:
+                    pytest.fail(f"{proc.args[:2]} exited with {proc.returncode}\n{stack.logs()}", pytrace=False)
+            try:
+                if stack.request("GET", "/health").status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"no healthy answer through nginx in {START_TIMEOUT}s\n{stack.logs()}", pytrace=False)
+            time.sleep(0.25)
+        yield stack
+    finally:
+        for proc in reversed(procs):
+            stop_server(proc)
+        try:
+            conn = _mysql_connect(admin_url)
+            with conn.cursor() as cur:
+                cur.execute(f"DROP DATABASE IF EXISTS `{database}`")
+            conn.close()
+        except Exception as e:  # noqa: BLE001 - teardown must not hide the test result
+            print(f"could not drop {database}: {e}")
+
+
+def test_http_redirects_to_https(stack):
+    resp = requests.get(stack.http_base + "/api/v1/auth/login?x=1", allow_redirects=False, timeout=TIMEOUT)
+    assert resp.status_code in (301, 308)
+    assert resp.headers["location"] == stack.base + "/api/v1/auth/login?x=1"
+
+
+def test_health_through_nginx_reports_every_check(stack):
+    resp = stack.request("GET", "/health")
+    assert resp.status_code == 200
+    assert [r["checker"] for r in resp.json()["results"]] == ["db_ok", "tasks_ok", "redis_ok"]
+
+
+def new_user(stack, root_token: str, admin: bool = False) -> dict:
+    username = "e2e" + uuid.uuid4().hex[:8]
+    user = {
+        "username": username,
+        "email": f"{username}@e2e.test",
+        "is_admin": admin,
+        "first_name": "Eve",
+        "last_name": "Tester",
+    }
+    resp = stack.request("POST", "/api/v1/auth/register", json=user, headers=bearer(root_token))
+    assert resp.status_code == 204, resp.text
+    return user
+
+
+def bearer(token: str) -> dict:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_password_page_in_a_real_browser(stack):
+    """Registration e-mail → the link in headless Chromium → type a password → Save →
+    "Password saved" → log in with it."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    user = new_user(stack, stack.login("root", ROOT_PASSWORD))
+    link = stack.mail_link(user["email"], "BriefThreat registration")
+    assert link.startswith(stack.base + "/reset-password?token="), link  # https, from X-Forwarded-Proto
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = require("chromium")
+    for flag in (
+        "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--disable-dev-shm-usage", "--ignore-certificate-errors",  # the test's self-signed certificate
+        f"--user-data-dir={stack.tmp / 'chromium-profile'}",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(require("chromedriver")), options=options)
+    try:
+        driver.set_page_load_timeout(30)
+        driver.get(link)
+        assert "Set your password" in driver.page_source
+        password = "browser-" + uuid.uuid4().hex
+        driver.find_element(By.NAME, "password").send_keys(password)
+        save = driver.find_element(By.XPATH, "//button[normalize-space()='Save'] | //input[@type='submit' and @value='Save']")
+        save.click()
+        WebDriverWait(driver, 20).until(expected_conditions.text_to_be_present_in_element((By.TAG_NAME, "body"), "Password saved"))
+        body = driver.find_element(By.TAG_NAME, "body").text
+        assert "Your new password has been saved successfully. You may now log in." in body
+        driver.save_screenshot(str(stack.tmp / "password-saved.png"))
+    finally:
+        driver.quit()
+    assert stack.login(user["username"], password)
+
+
+def test_client_flows_over_https(stack):
+    """Log in, submit, list, resolve by the e-mailed link, reset a password by the page."""
+    root = stack.login("root", ROOT_PASSWORD)
+    user = new_user(stack, root)
+    first = stack.mail_link(user["email"], "BriefThreat registration")
+    token = urlsplit(first).query.removeprefix("token=")
+    resp = stack.request("POST", "/reset-password", data={"token": token, "password": "first-pw-1"})
+    assert resp.status_code == 200 and "Password saved" in resp.text
+    access = stack.login(user["username"], "first-pw-1")
+
+    form = {
+        "time": 1711302900,
+        "customer_name": "Jane Customer",
+        "course": "E2E " + uuid.uuid4().hex[:6],
+        "payment_method": "cheque",
+        "amount": 42.5,
+        "receipt": "R-" + uuid.uuid4().hex[:6],
+    }
+    resp = stack.request("POST", "/api/v1/form", json=form, headers=bearer(access))
+    assert resp.status_code in (200, 201), resp.text
+    form_id = resp.json()["id"]
+    listed = stack.request("GET", "//api/v1/form", headers={**bearer(access), "Accept-Encoding": "gzip"})
+    assert listed.status_code == 200
+    assert [f["id"] for f in listed.json()] == [form_id]
+
+    resolve_link = stack.mail_link("root@e2e.test", f"Form no. {form_id}")
+    assert resolve_link.startswith(stack.base + "/resolve?token="), resolve_link
+    page = requests.get(resolve_link, verify=str(stack.cert), timeout=TIMEOUT)
+    assert page.status_code == 200 and f"Form no. {form_id} was resolved successfully." in page.text
+    stack.sink.wait_for(user["email"], subject=f"Form no. {form_id}", timeout=30)
+    listed = stack.request("GET", "/api/v1/form", headers=bearer(access)).json()
+    assert listed[0]["resolved_at"] is not None
+
+    resp = stack.request("PATCH", "//api/v1/auth/login", json={"username": user["username"]})
+    assert resp.status_code == 204, resp.text
+    reset = stack.mail_link(user["email"], "BriefThreat password reset")
+    page = requests.get(reset, verify=str(stack.cert), timeout=TIMEOUT)
+    assert page.status_code == 200 and "Reset your password" in page.text
+    token = urlsplit(reset).query.removeprefix("token=")
+    resp = stack.request("POST", "/reset-password", data={"token": token, "password": "second-pw-2"})
+    assert resp.status_code == 200 and "Password saved" in resp.text
+    assert stack.login(user["username"], "second-pw-2")
+    resp = stack.request("POST", "/api/v1/auth/login", json={"username": user["username"], "password": "first-pw-1"})
+    assert resp.status_code == 401
+
+
+def burst(stack, token: str, forged: bool = False, source: str = "127.0.0.1") -> list[int]:
+    """30 parallel GET /api/v1/auth/login from `source`, each with its own forged
+    X-Forwarded-For when `forged`."""
+    context = ssl.create_default_context(cafile=str(stack.cert))
+    port = urlsplit(stack.base).port
+
+    def one(i: int) -> int:
+        headers = bearer(token)
+        if forged:
+            headers["X-Forwarded-For"] = f"203.0.113.{i + 1}"
+        conn = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=TIMEOUT,
+                                           source_address=(source, 0))
+        try:
+            conn.request("GET", "/api/v1/auth/login", headers=headers)
+            resp = conn.getresponse()
+            body = resp.read()
+            if resp.status == 429:
+                assert json.loads(body) == {"message": "20 per 1 second"}, body
+            return resp.status
+        finally:
+            conn.close()
+
+    with ThreadPoolExecutor(30) as pool:
+        return list(pool.map(one, range(30)))
+
+
+def test_rate_limit_burst_through_nginx(stack):
+    token = stack.login("root", ROOT_PASSWORD)
+    assert stack.request("GET", "/api/v1/auth/login", headers=bearer(token)).status_code == 200
+    time.sleep(1.5)  # a fresh one-second window for each burst
+
+    plain = burst(stack, token)
+    assert set(plain) == {200, 429}, plain
+    assert 20 <= plain.count(200) < 30, plain
+    time.sleep(1.5)
+
+    forged = burst(stack, token, forged=True)
+    assert set(forged) == {200, 429}, forged  # a forged header makes no new client
+    assert 20 <= forged.count(200) < 30, forged
+
+    # Another client address (what nginx saw, passed on as X-Forwarded-For from the trusted
+    # proxy) has a count of its own: 127.0.0.1 is over its limit right now, 127.0.0.2 is not.
+    third = burst(stack, token, source="127.0.0.1")
+    assert third.count(429) >= 10 and set(third) <= {200, 429}, third
+    other = burst(stack, token, source="127.0.0.2")
+    assert other.count(200) >= 20, other
+
+
+def test_cleanup_runs_on_schedule_in_production(stack):
+    deadline = time.monotonic() + 20
+    log = stack.tmp / "functions.log"
+    while "cleanup done" not in log.read_text(errors="replace"):
+        assert time.monotonic() < deadline, f"no cleanup run in 20 s\n{stack.logs()}"
+        time.sleep(0.5)
