@@ -8,13 +8,19 @@
 
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use ipnet::IpNet;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 /// The most a request waits for the limiter before it is served unlimited.
 pub const CHECK_BUDGET: Duration = Duration::from_millis(250);
+/// How long requests go unchecked after Redis failed, before one tries it again.
+pub const RETRY_AFTER: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Granularity {
@@ -169,6 +175,11 @@ pub fn client_ip(
 #[derive(Clone)]
 pub struct Redis {
     connection: ConnectionManager,
+    /// After a failed check, requests skip the limiter until then (a `tokio` instant in
+    /// milliseconds since `epoch`), so that an unreachable Redis costs one request at most
+    /// [`CHECK_BUDGET`] per [`RETRY_AFTER`], not every request.
+    skip_until_ms: Arc<AtomicU64>,
+    epoch: Instant,
 }
 
 impl fmt::Debug for Redis {
@@ -199,6 +210,8 @@ impl Redis {
             .set_number_of_retries(1);
         Ok(Self {
             connection: ConnectionManager::new_lazy_with_config(client, config)?,
+            skip_until_ms: Arc::new(AtomicU64::new(0)),
+            epoch: Instant::now(),
         })
     }
 
@@ -239,24 +252,35 @@ impl Redis {
     }
 
     /// The limit `client` has gone over on `path`, if any. Fails open: when Redis does
-    /// not answer within [`CHECK_BUDGET`], the request is served and a warning logged.
+    /// not answer within [`CHECK_BUDGET`], the request is served, a warning logged, and
+    /// the requests of the next [`RETRY_AFTER`] are served without asking Redis.
     pub async fn exceeded<'a>(
         &self,
         limits: &'a [Limit],
         client: &str,
         path: &str,
     ) -> Option<&'a Limit> {
-        match tokio::time::timeout(CHECK_BUDGET, self.hit(limits, client, path)).await {
-            Ok(Ok(over)) => over,
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "rate limit not checked: Redis failed");
-                None
-            }
-            Err(_) => {
-                tracing::warn!("rate limit not checked: Redis did not answer in time");
-                None
-            }
+        if self.elapsed_ms() < self.skip_until_ms.load(Ordering::Relaxed) {
+            return None;
         }
+        let failure = match tokio::time::timeout(CHECK_BUDGET, self.hit(limits, client, path)).await
+        {
+            Ok(Ok(over)) => return over,
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => "no answer in time".to_string(),
+        };
+        let retry_at = self.elapsed_ms() + RETRY_AFTER.as_millis() as u64;
+        self.skip_until_ms.store(retry_at, Ordering::Relaxed);
+        tracing::warn!(
+            error = %failure,
+            "rate limits not enforced for {}s: Redis failed",
+            RETRY_AFTER.as_secs()
+        );
+        None
+    }
+
+    fn elapsed_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
     }
 }
 
@@ -357,5 +381,18 @@ mod tests {
         );
         assert!(parse_networks("127.0.0.1, nonsense").is_err());
         assert_eq!(parse_networks("").unwrap(), vec![]);
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_redis_is_left_alone_for_a_while() {
+        let redis = Redis::new("redis://127.0.0.1:1/").unwrap(); // nothing listens there
+        let limits = parse_limits("1/second").unwrap();
+        assert_eq!(redis.exceeded(&limits, "192.0.2.1", "/p").await, None);
+        assert!(redis.skip_until_ms.load(Ordering::Relaxed) >= RETRY_AFTER.as_millis() as u64);
+        let started = Instant::now();
+        for _ in 0..100 {
+            assert_eq!(redis.exceeded(&limits, "192.0.2.1", "/p").await, None);
+        }
+        assert!(started.elapsed() < Duration::from_millis(50));
     }
 }
