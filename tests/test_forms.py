@@ -838,7 +838,8 @@ def test_resolve_success_returns_updated_form_and_emails_submitter_once(api):
 
     expect_message(resolve_as(api, adm.token, form_id), 400, already_resolved(form_id))
     expect_message(resolve_as(api, root_token(api), form_id), 400, already_resolved(form_id))
-    assert mails_since(api, since) == rows
+    # no further e-mail (compare ids: the row itself moves on once it is delivered)
+    assert [r["id"] for r in mails_since(api, since)] == [row["id"]]
     assert get_form(api, form_id)["resolved_at"] == form["resolved_at"]
 
 

@@ -1,7 +1,7 @@
 //! The e-mail outbox: rows written in the same transaction as the change that causes
 //! them, already rendered. The `email` function delivers them.
 
-use sqlx::AnyConnection;
+use sqlx::{AnyConnection, AssertSqlSafe};
 
 use crate::db::DbError;
 use crate::email_templates::RenderedEmail;
@@ -47,8 +47,9 @@ pub struct OutboxMessage {
 }
 
 /// Claims up to `limit` due messages for `worker` until `now + lease`. Portable and safe
-/// with several workers: each row is taken by a conditional update that only one of
-/// them can win; a worker that dies loses its claim when the lease runs out.
+/// with several workers: the rows are taken by one conditional update, which a row only
+/// passes while nobody holds it, so two workers never both win one; a worker that dies
+/// loses its claim when the lease runs out. Three statements whatever the batch size.
 pub async fn claim_due(
     db: &crate::Db,
     worker: &str,
@@ -65,37 +66,39 @@ pub async fn claim_due(
     .bind(limit)
     .fetch_all(&db.pool)
     .await?;
-    let mut claimed = Vec::with_capacity(candidates.len());
-    for id in candidates {
-        let won = sqlx::query(
-            "UPDATE email_outbox SET claimed_by = ?, claim_expires_at = ? WHERE id = ? \
-             AND status = 0 AND (claim_expires_at IS NULL OR claim_expires_at < ?)",
-        )
+    if candidates.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Only `?` placeholders are spliced in: the SQL text is safe, every value is bound.
+    let ids = vec!["?"; candidates.len()].join(", ");
+    let claim = format!(
+        "UPDATE email_outbox SET claimed_by = ?, claim_expires_at = ? WHERE id IN ({ids}) \
+         AND status = 0 AND (claim_expires_at IS NULL OR claim_expires_at < ?)"
+    );
+    let mut query = sqlx::query(AssertSqlSafe(claim))
+        .bind(worker)
+        .bind(now + lease);
+    for id in &candidates {
+        query = query.bind(*id);
+    }
+    if query.bind(now).execute(&db.pool).await?.rows_affected() == 0 {
+        return Ok(Vec::new());
+    }
+    // The rows this claim won: held by `worker` until exactly `now + lease`.
+    let fetch = format!(
+        "SELECT id, to_address, to_name, subject, text_body, html_body, created_at, attempts \
+         FROM email_outbox WHERE id IN ({ids}) AND claimed_by = ? AND claim_expires_at = ? \
+         AND status = 0 ORDER BY id"
+    );
+    let mut query = sqlx::query_as::<_, OutboxMessage>(AssertSqlSafe(fetch));
+    for id in &candidates {
+        query = query.bind(*id);
+    }
+    Ok(query
         .bind(worker)
         .bind(now + lease)
-        .bind(id)
-        .bind(now)
-        .execute(&db.pool)
-        .await?
-        .rows_affected()
-            == 1;
-        if won {
-            claimed.push(id);
-        }
-    }
-    let mut messages = Vec::with_capacity(claimed.len());
-    for id in claimed {
-        let message: Option<OutboxMessage> = sqlx::query_as(
-            "SELECT id, to_address, to_name, subject, text_body, html_body, created_at, attempts \
-             FROM email_outbox WHERE id = ? AND claimed_by = ?",
-        )
-        .bind(id)
-        .bind(worker)
-        .fetch_optional(&db.pool)
-        .await?;
-        messages.extend(message);
-    }
-    Ok(messages)
+        .fetch_all(&db.pool)
+        .await?)
 }
 
 pub async fn mark_delivered(

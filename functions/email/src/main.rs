@@ -1,27 +1,41 @@
 //! The `email` function: drains the outbox. Each invocation claims due messages (safe with
 //! several instances at once), sends them over the configured transport, and marks each
 //! delivered, to be retried with exponential backoff and jitter, or dead (after
-//! `EMAIL_MAX_ATTEMPTS`, or at once when the server refuses it permanently).
+//! `EMAIL_MAX_ATTEMPTS`, or at once when the server refuses it permanently). A message
+//! is marked delivered only after the server accepted it; over SMTP a few messages of a
+//! batch are on their way at once, each on its own connection.
 //!
 //! Event: `{}` drains; `{"retry_dead": [ids]}` / `{"dismiss_dead": [ids]}` deal with dead
 //! letters (an empty list means all of them).
 
 mod transport;
 
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde::{Deserialize, Serialize};
+use shared::AppState;
 use shared::db::now;
-use shared::{AppState, outbox};
+use shared::outbox::{self, OutboxMessage};
 
-use crate::transport::{SendError, Transport};
+use crate::transport::{CHECK_TIMEOUT, CONNECT_TIMEOUT, SEND_TIMEOUT, SendError, Transport};
 
-/// How many messages one claim takes, and how long one invocation keeps draining.
-const BATCH: i64 = 50;
+/// How many messages one claim takes, and how long one invocation keeps starting sends.
+const BATCH: i64 = 100;
 const TIME_BUDGET: Duration = Duration::from_secs(20);
 /// How long a claim holds before another worker may take the message over.
 const LEASE_SECONDS: i64 = 120;
+/// The longest one send can take: check a parked connection, open a new one if it is gone,
+/// then send.
+const LONGEST_SEND: u64 =
+    CHECK_TIMEOUT.as_secs() + CONNECT_TIMEOUT.as_secs() + SEND_TIMEOUT.as_secs();
+// No send starts after the budget, and none outlives its timeouts: a claimed message is
+// always settled (delivered, failed or released) before its lease runs out, and one run
+// ends within the 60 s Lambda timeout (template.yaml).
+const _: () = assert!(TIME_BUDGET.as_secs() + LONGEST_SEND < LEASE_SECONDS as u64);
+const _: () = assert!(TIME_BUDGET.as_secs() + LONGEST_SEND < 60);
 
 #[derive(Debug, Default, Deserialize)]
 struct Event {
@@ -31,7 +45,7 @@ struct Event {
     dismiss_dead: Option<Vec<i64>>,
 }
 
-#[derive(Debug, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, Serialize, PartialEq, Eq)]
 struct Report {
     delivered: u64,
     retrying: u64,
@@ -59,9 +73,9 @@ async fn main() -> Result<(), Error> {
 }
 
 async fn handle(
-    state: &AppState,
-    transport: &Transport,
-    worker: &str,
+    state: &'static AppState,
+    transport: &'static Transport,
+    worker: &'static str,
     event: Event,
 ) -> Result<Report, Error> {
     let mut report = Report::default();
@@ -78,11 +92,12 @@ async fn handle(
     Ok(report)
 }
 
-/// Sends due messages until none is left or the time budget is spent.
+/// Sends due messages until none is left, the transport is down, or the time budget is
+/// spent.
 async fn drain(
-    state: &AppState,
-    transport: &Transport,
-    worker: &str,
+    state: &'static AppState,
+    transport: &'static Transport,
+    worker: &'static str,
     report: &mut Report,
 ) -> Result<(), Error> {
     let started = Instant::now();
@@ -91,46 +106,129 @@ async fn drain(
         if batch.is_empty() {
             break;
         }
-        let mut batch = batch.into_iter();
-        while let Some(message) = batch.next() {
-            match transport.send(&state.config, &message).await {
-                Ok(()) => {
-                    outbox::mark_delivered(&state.db, message.id, worker, now()).await?;
-                    report.delivered += 1;
+        if send_batch(state, transport, worker, batch, started, report).await? {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// What the senders of one batch share: the messages not yet taken, and whether to stop
+/// taking them (`Some(retry_at)`: the transport is down; `Some(now)`: out of time).
+struct Queue {
+    messages: VecDeque<OutboxMessage>,
+    stop: Option<i64>,
+}
+
+/// Sends one claimed batch with `transport.concurrency()` senders, then gives back what
+/// was not tried. True when draining should stop (transport down or out of time).
+async fn send_batch(
+    state: &'static AppState,
+    transport: &'static Transport,
+    worker: &'static str,
+    batch: Vec<OutboxMessage>,
+    started: Instant,
+    report: &mut Report,
+) -> Result<bool, Error> {
+    let senders = transport.concurrency().min(batch.len()).max(1);
+    let queue = Arc::new(Mutex::new(Queue {
+        messages: batch.into(),
+        stop: None,
+    }));
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..senders {
+        let queue = Arc::clone(&queue);
+        tasks.spawn(sender(state, transport, worker, queue, started));
+    }
+    let mut first_error = None;
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok(Ok(sent)) => {
+                report.delivered += sent.delivered;
+                report.retrying += sent.retrying;
+                report.dead += sent.dead;
+            }
+            Ok(Err(e)) => {
+                first_error.get_or_insert(Error::from(e));
+            }
+            Err(e) => {
+                first_error.get_or_insert(Error::from(e));
+            }
+        }
+    }
+    if let Some(e) = first_error {
+        // what is left stays claimed until the lease runs out, then is taken over
+        return Err(e);
+    }
+    let (left, stop) = {
+        let mut queue = queue.lock().unwrap_or_else(|e| e.into_inner());
+        (std::mem::take(&mut queue.messages), queue.stop)
+    };
+    // A transport that is down fails every message alike: the rest go back untried and
+    // the backoff spaces out the next attempts; out of time, they are due at once.
+    let retry_at = stop.unwrap_or_else(now);
+    for untried in left {
+        outbox::release(&state.db, untried.id, worker, retry_at).await?;
+    }
+    Ok(stop.is_some())
+}
+
+/// One sender: takes messages off the queue one at a time until it is empty or stopped.
+async fn sender(
+    state: &'static AppState,
+    transport: &'static Transport,
+    worker: &'static str,
+    queue: Arc<Mutex<Queue>>,
+    started: Instant,
+) -> Result<Report, shared::db::DbError> {
+    let mut report = Report::default();
+    loop {
+        let message = {
+            let mut queue = queue.lock().unwrap_or_else(|e| e.into_inner());
+            if queue.stop.is_none() && started.elapsed() >= TIME_BUDGET {
+                queue.stop = Some(now());
+            }
+            if queue.stop.is_some() {
+                break;
+            }
+            match queue.messages.pop_front() {
+                Some(message) => message,
+                None => break,
+            }
+        };
+        match transport.send(&state.config, &message).await {
+            Ok(()) => {
+                outbox::mark_delivered(&state.db, message.id, worker, now()).await?;
+                report.delivered += 1;
+            }
+            Err(error) => {
+                let attempts = message.attempts + 1;
+                let give_up = matches!(error, SendError::Permanent(_))
+                    || attempts >= state.config.email_max_attempts;
+                let retry_at = now() + backoff(state.config.email_retry_base, attempts);
+                tracing::warn!(id = message.id, attempts, give_up, %error, "e-mail not delivered");
+                outbox::mark_failed(
+                    &state.db,
+                    message.id,
+                    worker,
+                    &error.to_string(),
+                    retry_at,
+                    give_up,
+                )
+                .await?;
+                if give_up {
+                    report.dead += 1;
+                } else {
+                    report.retrying += 1;
                 }
-                Err(error) => {
-                    let attempts = message.attempts + 1;
-                    let give_up = matches!(error, SendError::Permanent(_))
-                        || attempts >= state.config.email_max_attempts;
-                    let retry_at = now() + backoff(state.config.email_retry_base, attempts);
-                    tracing::warn!(id = message.id, attempts, give_up, %error, "e-mail not delivered");
-                    outbox::mark_failed(
-                        &state.db,
-                        message.id,
-                        worker,
-                        &error.to_string(),
-                        retry_at,
-                        give_up,
-                    )
-                    .await?;
-                    if give_up {
-                        report.dead += 1;
-                    } else {
-                        report.retrying += 1;
-                    }
-                    // A transport that is down fails every message alike: give the rest
-                    // back untried and let the backoff space out the next attempts.
-                    if matches!(error, SendError::Unavailable(_)) {
-                        for untried in batch {
-                            outbox::release(&state.db, untried.id, worker, retry_at).await?;
-                        }
-                        return Ok(());
-                    }
+                if matches!(error, SendError::Unavailable(_)) {
+                    let mut queue = queue.lock().unwrap_or_else(|e| e.into_inner());
+                    queue.stop.get_or_insert(retry_at);
                 }
             }
         }
     }
-    Ok(())
+    Ok(report)
 }
 
 /// `base × 2^(attempts−1)` seconds, capped at an hour, with ±50% jitter so that messages
