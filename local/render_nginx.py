@@ -2,8 +2,9 @@
 """Renders local/nginx/briefthreat.conf.template (the server blocks nginx serves BriefThreat
 with) and checks the result with `nginx -t`.
 
-    from render_nginx import render          # the end-to-end test
+    from render_nginx import render          # the end-to-end test, make bench
     text = render(template_text, {"NGINX_HOST": ..., ...})
+    conf = standalone_conf(directory, text)  # a whole nginx.conf around it, paths in directory
 
     python3 local/render_nginx.py --check    # `make validate`: render, then `nginx -t`
 
@@ -57,6 +58,52 @@ def nginx_binary() -> str:
     return found
 
 
+def self_signed_certificate(directory: Path, host: str = "localhost") -> Path:
+    """certificate.crt and key.pem (P-256) for `host` and 127.0.0.1 in `directory`, the
+    names SSL_CERTS holds; returns the certificate's path."""
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+            "-nodes", "-days", "2", "-subj", f"/CN={host}",
+            "-addext", f"subjectAltName=DNS:{host},IP:127.0.0.1",
+            "-keyout", str(directory / "key.pem"), "-out", str(directory / "certificate.crt"),
+        ],
+        check=True, capture_output=True, timeout=60,
+    )
+    return directory / "certificate.crt"
+
+
+def standalone_conf(directory: Path, server_blocks: str) -> Path:
+    """A whole nginx.conf in `directory` around `server_blocks` (inside `http {}`): one
+    worker; pid, logs and temp paths under `directory`, the temp paths writable by the
+    worker's user (nginx started as root runs its workers as another one)."""
+    (directory / "briefthreat.conf").write_text(server_blocks, encoding="utf-8")
+    (directory / "logs").mkdir(exist_ok=True)
+    for sub in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        (directory / sub).mkdir(exist_ok=True)
+        (directory / sub).chmod(0o777)
+    directory.chmod(0o755)
+    mime_types = "/etc/nginx/mime.types"
+    conf = directory / "nginx.conf"
+    conf.write_text(f"""
+worker_processes 1;
+pid {directory}/nginx.pid;
+error_log {directory}/logs/error.log;
+events {{ worker_connections 256; }}
+http {{
+    {f"include {mime_types};" if os.path.exists(mime_types) else ""}
+    access_log {directory}/logs/access.log;
+    client_body_temp_path {directory}/client_body;
+    proxy_temp_path {directory}/proxy;
+    fastcgi_temp_path {directory}/fastcgi;
+    uwsgi_temp_path {directory}/uwsgi;
+    scgi_temp_path {directory}/scgi;
+    include {directory}/briefthreat.conf;
+}}
+""", encoding="utf-8")
+    return conf
+
+
 def check(template: Path = TEMPLATE) -> None:
     """Renders the template with test values and runs `nginx -t` on it."""
     nginx = nginx_binary()
@@ -64,44 +111,16 @@ def check(template: Path = TEMPLATE) -> None:
         tmp = Path(tmp_name)
         certs = tmp / "certs"
         certs.mkdir()
-        subprocess.run(
-            [
-                "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                "-subj", "/CN=briefthreat.example.org",
-                "-keyout", str(certs / "key.pem"), "-out", str(certs / "certificate.crt"),
-            ],
-            check=True, capture_output=True,
-        )
-        server_blocks = render(template.read_text(encoding="utf-8"), {
+        self_signed_certificate(certs, "briefthreat.example.org")
+        conf = standalone_conf(tmp, render(template.read_text(encoding="utf-8"), {
             "NGINX_HOST": "briefthreat.example.org",
             "NGINX_HTTP_PORT": "8080",
             "NGINX_HTTPS_PORT": "8443",
             "SSL_CERT_DIR": str(certs),
             "API_UPSTREAM": "127.0.0.1:9000",
-        })
-        (tmp / "briefthreat.conf").write_text(server_blocks, encoding="utf-8")
-        for sub in ("logs", "client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
-            (tmp / sub).mkdir()
-        mime_types = "/etc/nginx/mime.types"
-        (tmp / "nginx.conf").write_text(f"""
-worker_processes 1;
-pid {tmp}/nginx.pid;
-error_log {tmp}/logs/error.log;
-events {{ worker_connections 64; }}
-http {{
-    {f"include {mime_types};" if os.path.exists(mime_types) else ""}
-    access_log {tmp}/logs/access.log;
-    client_body_temp_path {tmp}/client_body;
-    proxy_temp_path {tmp}/proxy;
-    fastcgi_temp_path {tmp}/fastcgi;
-    uwsgi_temp_path {tmp}/uwsgi;
-    scgi_temp_path {tmp}/scgi;
-    include {tmp}/briefthreat.conf;
-}}
-""", encoding="utf-8")
+        }))
         result = subprocess.run(
-            [nginx, "-t", "-p", str(tmp), "-e", str(tmp / "logs" / "error.log"),
-             "-c", str(tmp / "nginx.conf")],
+            [nginx, "-t", "-p", str(tmp), "-e", str(tmp / "logs" / "error.log"), "-c", str(conf)],
             capture_output=True, text=True,
         )
         output = result.stdout + result.stderr

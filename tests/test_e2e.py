@@ -16,7 +16,6 @@ import email.policy
 import http.client
 import json
 import os
-import re
 import secrets
 import shutil
 import ssl
@@ -46,7 +45,7 @@ from conftest import (
 from test_ratelimit import flushdb, redis_url
 
 sys.path.insert(0, str(ROOT / "local"))
-from render_nginx import render  # noqa: E402
+from render_nginx import render, self_signed_certificate, standalone_conf  # noqa: E402
 
 DEBUG_BINARIES = ROOT / "target" / "debug"
 NGINX_TEMPLATE = ROOT / "local" / "nginx" / "briefthreat.conf.template"
@@ -61,47 +60,6 @@ def require(program: str) -> str:
     if not path:
         pytest.fail(f"{program} not found: `make test` installs it (Debian package)")
     return path
-
-
-def make_certificate(directory: Path) -> Path:
-    """A self-signed certificate for localhost/127.0.0.1, as SSL_CERTS holds them."""
-    subprocess.run(
-        [
-            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-            "-nodes", "-days", "2", "-subj", "/CN=localhost",
-            "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
-            "-keyout", str(directory / "key.pem"), "-out", str(directory / "certificate.crt"),
-        ],
-        check=True, capture_output=True,
-    )
-    return directory / "certificate.crt"
-
-
-def nginx_conf(tmp: Path, server_blocks: str) -> Path:
-    """A whole nginx.conf around the project's server blocks, every path under `tmp`."""
-    (tmp / "conf.d").mkdir()
-    (tmp / "conf.d" / "briefthreat.conf").write_text(server_blocks)
-    for sub in ("logs", "client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
-        (tmp / sub).mkdir()
-    mime_types = "/etc/nginx/mime.types"
-    conf = tmp / "nginx.conf"
-    conf.write_text(f"""
-worker_processes 1;
-pid {tmp}/nginx.pid;
-error_log {tmp}/logs/error.log info;
-events {{ worker_connections 256; }}
-http {{
-    {"include " + mime_types + ";" if os.path.exists(mime_types) else ""}
-    access_log {tmp}/logs/access.log;
-    client_body_temp_path {tmp}/client_body;
-    proxy_temp_path {tmp}/proxy;
-    fastcgi_temp_path {tmp}/fastcgi;
-    uwsgi_temp_path {tmp}/uwsgi;
-    scgi_temp_path {tmp}/scgi;
-    include {tmp}/conf.d/briefthreat.conf;
-}}
-""")
-    return conf
 
 
 class Stack:
@@ -144,7 +102,7 @@ def stack(tmp_path_factory, smtp_sink):
     tmp = tmp_path_factory.mktemp("e2e")
     certs = tmp / "certs"
     certs.mkdir()
-    cert = make_certificate(certs)
+    cert = self_signed_certificate(certs)
     database = f"bt_e2e_{secrets.token_hex(6)}"
     conn = _mysql_connect(admin_url)
     with conn.cursor() as cur:
@@ -195,7 +153,7 @@ def stack(tmp_path_factory, smtp_sink):
             ))
         nginx_dir = tmp / "nginx"
         nginx_dir.mkdir()
-        conf = nginx_conf(nginx_dir, render(NGINX_TEMPLATE.read_text(), {
+        conf = standalone_conf(nginx_dir, render(NGINX_TEMPLATE.read_text(), {
             "NGINX_HOST": "localhost",
             "NGINX_HTTP_PORT": str(http_port),
             "NGINX_HTTPS_PORT": str(https_port),
