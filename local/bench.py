@@ -68,6 +68,8 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 from smtp_sink import SmtpSink  # noqa: E402  (tests/smtp_sink.py, the tests' SMTP server)
+# the tests' process helpers: stop cargo-lambda and every function instance below it
+from conftest import _descendants as descendants, free_port, stop_server  # noqa: E402
 
 RELEASE = ROOT / "target" / "release"
 OUT_DIR = ROOT / "target" / "bench"
@@ -129,12 +131,6 @@ class BenchError(Exception):
 
 
 # --- small helpers ---------------------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def median(values):
     values = [v for v in values if v is not None]
@@ -538,25 +534,6 @@ def section_cold_starts(functions: list[str], routes: dict[str, str], env: dict,
 
 # --- c. warm figures through cargo lambda watch ------------------------------------------------
 
-def descendants(pid: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry.name))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
 class Emulator:
     """`cargo lambda watch --release` on a free loopback port, started like tests/conftest.py
     starts it (configuration in its environment; RUST_LOG for the functions only)."""
@@ -660,25 +637,7 @@ class Emulator:
         return resp.json() if resp.content else None
 
     def stop(self) -> None:
-        """SIGTERM lets cargo-lambda stop its function instances; then kill what is left."""
-        proc = self.proc
-        if proc.poll() is None:
-            leftovers = descendants(proc.pid)
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                pass
-            for pid in [*leftovers, *descendants(proc.pid)]:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        proc.wait()
+        stop_server(self.proc)
 
 
 # --- nginx in front of the emulator ----------------------------------------------------------
