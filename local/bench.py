@@ -676,13 +676,19 @@ class Nginx:
         while self.https_port == self.http_port:
             self.https_port = free_port()
         self.base = f"https://127.0.0.1:{self.https_port}"
-        (self.dir / "briefthreat.conf").write_text(render(NGINX_TEMPLATE.read_text(encoding="utf-8"), {
+        server_blocks = render(NGINX_TEMPLATE.read_text(encoding="utf-8"), {
             "NGINX_HOST": "localhost",
             "NGINX_HTTP_PORT": str(self.http_port),
             "NGINX_HTTPS_PORT": str(self.https_port),
             "SSL_CERT_DIR": str(certs),
             "API_UPSTREAM": upstream,
-        }), encoding="utf-8")
+        })
+        # The floor is no contract path (the template answers it with the 404 page): one more
+        # location at the end of the HTTPS server block, proxied like the contract's paths.
+        head, end = server_blocks.rsplit("}", 1)
+        floor = f"    location = {FLOOR_PATH} {{ proxy_pass http://briefthreat_api{FLOOR_PATH}; }}\n"
+        server_blocks = f"{head}{floor}}}{end}"
+        (self.dir / "briefthreat.conf").write_text(server_blocks, encoding="utf-8")
         for sub in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
             (self.dir / sub).mkdir(mode=0o777)
             (self.dir / sub).chmod(0o777)

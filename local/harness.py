@@ -84,16 +84,27 @@ class Service:
 
     def __init__(self, name: str, argv: list[str], logfile: Path):
         self.name = name
+        self.argv = argv
         self.logfile = logfile
-        self._log = open(logfile, "ab")
+        self._start()
+        SERVICES.append(self)
+
+    def _start(self) -> None:
+        self._log = open(self.logfile, "ab")
         self.proc = subprocess.Popen(
-            argv,
+            self.argv,
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        SERVICES.append(self)
+
+    def restart(self, ready, what: str) -> None:
+        """Starts the stopped server again, same arguments (port, data), and waits for `ready`:
+        for tests that take a server away and bring it back."""
+        assert not self.alive(), f"{self.name} is still running"
+        self._start()
+        wait_until(self, ready, what)
 
     def alive(self) -> bool:
         return self.proc.poll() is None

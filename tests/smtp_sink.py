@@ -3,11 +3,13 @@
 It accepts every message (parsed with the standard library's e-mail parser, so headers
 are decoded exactly as a mail client would) and refuses, with a permanent 550, any
 recipient whose address contains "reject". It can be stopped and started again on the
-same port to simulate an outage.
+same port to simulate an outage, and can take `delay` seconds over each message, so that
+deliveries are still on their way when a test breaks something else.
 """
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import threading
@@ -37,6 +39,8 @@ class _Handler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        if self.sink.delay:
+            await asyncio.sleep(self.sink.delay)
         raw = envelope.content if isinstance(envelope.content, bytes) else envelope.content.encode()
         parsed = email.message_from_bytes(raw, policy=email.policy.default)
         self.sink._add(Received(envelope.mail_from, list(envelope.rcpt_tos), parsed, raw, time.monotonic()))
@@ -44,8 +48,9 @@ class _Handler:
 
 
 class SmtpSink:
-    def __init__(self, port: int):
+    def __init__(self, port: int, delay: float = 0.0):
         self.port = port
+        self.delay = delay
         self._lock = threading.Lock()
         self._messages: list[Received] = []
         self._controller: Controller | None = None

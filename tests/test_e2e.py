@@ -205,7 +205,196 @@ def test_http_redirects_to_https(stack):
 def test_health_through_nginx_reports_every_check(stack):
     resp = stack.request("GET", "/health")
     assert resp.status_code == 200
-    assert [r["checker"] for r in resp.json()["results"]] == ["db_ok", "tasks_ok", "redis_ok"]
+    body = resp.json()
+    # contract section 7: exactly two results; Redis in a top-level key of its own
+    assert [r["checker"] for r in body["results"]] == ["db_ok", "tasks_ok"]
+    assert body["redis"]["checker"] == "redis_ok" and body["redis"]["passed"] is True
+
+
+# --- only the contract's paths reach the emulator ------------------------------------------
+# The emulator serves, beside the routes, the Lambda Runtime API (`/.rt/<function>/...`,
+# `/2018-06-01/...`) and the Invoke API (`/2015-03-31/functions/<name>/invocations`).
+# Through nginx, none of them may be reachable under any spelling.
+
+NOT_FOUND_JSON = {"message": "Not found"}
+
+
+def raw_request(stack, method: str, path: str, body: bytes | None = None, headers: dict | None = None,
+                timeout: float = TIMEOUT) -> tuple[int, dict, bytes]:
+    """`path` sent exactly as written (requests/urllib3 would resolve `..` themselves);
+    returns status, headers (lower-case names) and body."""
+    context = ssl.create_default_context(cafile=str(stack.cert))
+    conn = http.client.HTTPSConnection("localhost", urlsplit(stack.base).port, context=context, timeout=timeout)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        resp = conn.getresponse()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+    finally:
+        conn.close()
+
+
+@pytest.fixture(scope="module")
+def not_found_page(stack) -> str:
+    """The contract's HTML 404 page, as the app renders it for an unknown page."""
+    resp = stack.request("GET", "/no-such-page")
+    assert resp.status_code == 404 and resp.headers["content-type"].startswith("text/html"), resp.text
+    assert "<title>Not Found" in resp.text
+    return resp.text
+
+
+def assert_not_found_page(status: int, headers: dict, body: bytes, page: str) -> None:
+    assert status == 404, (status, body[:300])
+    assert headers["content-type"].startswith("text/html"), headers
+    assert body.decode() == page, body[:300]
+
+
+def test_runtime_api_long_poll_gets_the_404_page_at_once(stack, not_found_page):
+    """Through the old `location / { proxy_pass ...; }`, this GET waited for the next
+    login request (username and password included) and could answer it."""
+    started = time.monotonic()
+    status, headers, body = raw_request(stack, "GET", "/.rt/auth-login/2018-06-01/runtime/invocation/next",
+                                        timeout=10)
+    assert time.monotonic() - started < 5
+    assert_not_found_page(status, headers, body, not_found_page)
+
+
+@pytest.mark.parametrize("method, path", [
+    ("GET", "/2018-06-01/runtime/invocation/next"),
+    ("POST", f"/.rt/auth-login/2018-06-01/runtime/invocation/{uuid.uuid4()}/response"),
+    ("POST", "/.rt/auth-login/2018-06-01/runtime/invocation/next"),
+    ("POST", "/2015-03-31/functions/health/invocations"),
+    ("GET", "/lambda-url/health/"),
+    ("GET", "/"),
+])
+def test_emulator_paths_get_the_404_page(stack, not_found_page, method, path):
+    body = b'{"statusCode": 200, "body": "forged"}' if method == "POST" else None
+    status, headers, page = raw_request(stack, method, path, body=body, headers={"Content-Type": "application/json"},
+                                        timeout=10)
+    assert_not_found_page(status, headers, page, not_found_page)
+
+
+@pytest.fixture
+def dead_letter(stack):
+    """A dead letter in the outbox (what `/health` reports until someone deals with it),
+    removed afterwards whatever happened to it."""
+    marker = f"e2e-dead-{uuid.uuid4().hex}"
+    conn = _mysql_connect(stack.env["DATABASE_URL"])
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "INSERT INTO email_outbox (to_address, to_name, subject, text_body, html_body, created_at,"
+                " status, attempts, next_attempt_at, last_error)"
+                " VALUES ('dead@e2e.test', 'Dead Letter', %s, 'text', '<p>html</p>', %s, 2, 8, %s, '550 no')",
+                (marker, int(time.time()), int(time.time()) + 86_400),
+            )
+            dead_id = cur.lastrowid
+        yield dead_id, conn
+    finally:
+        with conn.cursor() as cur:
+            cur.execute("DELETE FROM email_outbox WHERE subject = %s", (marker,))
+        conn.close()
+
+
+def failed_ids(stack) -> list[int]:
+    resp = stack.request("GET", "/health")
+    tasks = next(r for r in resp.json()["results"] if r["checker"] == "tasks_ok")
+    return tasks["output"]["failed"]
+
+
+def test_invoke_api_cannot_dismiss_dead_letters(stack, not_found_page, dead_letter):
+    dead_id, conn = dead_letter
+    assert dead_id in failed_ids(stack)
+    status, headers, body = raw_request(stack, "POST", "/2015-03-31/functions/email/invocations",
+                                        body=b'{"dismiss_dead": []}', headers={"Content-Type": "application/json"})
+    assert_not_found_page(status, headers, body, not_found_page)
+    with conn.cursor() as cur:
+        cur.execute("SELECT status FROM email_outbox WHERE id = %s", (dead_id,))
+        assert cur.fetchone()["status"] == 2  # still a dead letter, not dismissed (3)
+    assert dead_id in failed_ids(stack)
+
+
+# Spellings an attacker might try to get past nginx's path matching to the Invoke API. nginx
+# matches and proxies the normalised path (merged slashes, `%XX` decoded, dot segments
+# resolved), so each one is a path under /api/v1 (the JSON 404, or the form function's 401
+# for /api/v1/form) or another one (the HTML page); the raw spelling never reaches the
+# emulator, whose router matches it as it comes.
+TRAVERSALS = [
+    ("/api/v1/../2015-03-31/functions/email/invocations", "page"),
+    ("/api/v1/%2e%2e/2015-03-31/functions/email/invocations", "page"),
+    ("/api/v1/.%2E/2015-03-31/functions/email/invocations", "page"),
+    ("/api/v1/%2E%2E%2F2015-03-31/functions/email/invocations", "page"),
+    ("/api/v1/x/..%2F..%2F../2015-03-31/functions/email/invocations", "page"),
+    ("/health/..%2F2015-03-31/functions/email/invocations", "page"),
+    ("/static/..%2f2015-03-31/functions/email/invocations", "page"),
+    ("//2015-03-31/functions/email/invocations", "page"),
+    ("///2015-03-31//functions/email/invocations", "page"),
+    ("/api/v1/x%3F/../../../2015-03-31/functions/email/invocations", "page"),
+    ("/api/v1/%2F2015-03-31/functions/email/invocations", "not-found"),
+    ("/api/v1/%252e%252e/2015-03-31/functions/email/invocations", "not-found"),
+    ("/api/v1/%3F/../2015-03-31/functions/email/invocations", "not-found"),
+    ("/2015-03-31/functions/email%2F..%2F..%2F..%2Fapi%2Fv1%2Fform/invocations", "not-found"),
+    ("/2015-03-31/functions/email/invocations/../../../../api/v1/form", "unauthorized"),
+]
+
+
+@pytest.mark.parametrize("path, expected", TRAVERSALS)
+def test_traversal_spellings_never_reach_the_invoke_api(stack, not_found_page, path, expected):
+    status, headers, body = raw_request(stack, "POST", path, body=b'{"dismiss_dead": [-1]}',
+                                        headers={"Content-Type": "application/json"}, timeout=10)
+    assert b"dismissed_dead" not in body, body  # the e-mail function's report
+    if expected == "page":
+        assert_not_found_page(status, headers, body, not_found_page)
+    elif expected == "not-found":
+        assert status == 404 and json.loads(body) == NOT_FOUND_JSON, (status, body[:300])
+    else:  # POST /api/v1/form without a token
+        assert status == 401 and "message" in json.loads(body), (status, body[:300])
+
+
+def test_contract_paths_still_route_through_nginx(stack):
+    # the app's doubled slash, and longer runs
+    for path in ("//api/v1/auth/login", "///api/v1/auth/login", "////api/v1/auth/login"):
+        resp = stack.request("POST", path, json={"username": "root", "password": ROOT_PASSWORD})
+        assert resp.status_code == 200 and "access_token" in resp.json(), (path, resp.text)
+    for path in ("/api/v1/unknown", "//api/v1/form/nope", "/api/v1", "/api/v1/"):
+        resp = stack.request("GET", path)
+        assert resp.status_code == 404 and resp.json() == NOT_FOUND_JSON, (path, resp.text)
+    for method, path in (("DELETE", "//api/v1/auth/register"), ("POST", "/health")):
+        resp = stack.request(method, path)
+        assert resp.status_code == 405, (path, resp.text)
+        assert resp.json() == {"message": "The method is not allowed for the requested URL."}
+    # query strings reach the pages
+    resp = stack.request("GET", "/reset-password?token=not-a-token")
+    assert resp.status_code == 422 and "Invalid data" in resp.text
+    resp = stack.request("GET", "/reset-password")
+    assert resp.status_code == 422 and "No token provided" in resp.text
+    resp = stack.request("GET", "//resolve?token=not-a-token")
+    assert resp.status_code == 422 and "Invalid data" in resp.text
+    for name, content_type in (("logo.png", "image/png"), ("logo.svg", "image/svg+xml")):
+        resp = stack.request("GET", f"/static/{name}")
+        assert resp.status_code == 200 and resp.headers["content-type"] == content_type, name
+    assert stack.request("GET", "/static/nope.png").status_code == 404
+
+
+@pytest.mark.parametrize("method, path", [
+    ("GET", "/health"),
+    ("POST", "/api/v1/auth/login"),
+    ("GET", "/api/v1/auth/login"),
+    ("OPTIONS", "/api/v1/auth/login"),
+    ("GET", "/api/v1/unknown"),
+    ("GET", "/static/logo.svg"),
+    ("GET", "/.rt/auth-login/2018-06-01/runtime/invocation/next"),
+])
+def test_no_cors_headers_for_any_origin(stack, method, path):
+    """The emulator echoes any Origin back with Allow-Credentials: true; nginx drops it all."""
+    headers = {"Origin": "https://evil.example"}
+    if method == "OPTIONS":
+        headers.update({"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization"})
+    kwargs = {"json": {"username": "root", "password": ROOT_PASSWORD}} if method == "POST" else {}
+    resp = stack.request(method, path, headers=headers, timeout=10, **kwargs)
+    if method == "POST":
+        assert resp.status_code == 200, resp.text
+    leaked = {k: v for k, v in resp.headers.items() if k.lower().startswith("access-control-")}
+    assert not leaked, (resp.status_code, leaked)
 
 
 def new_user(stack, root_token: str, admin: bool = False) -> dict:

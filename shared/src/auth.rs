@@ -46,8 +46,10 @@ impl From<passwords::PasswordError> for ApiError {
 
 /// The `Bearer` token of a request.
 fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
+    // An empty header counts as absent, as in the old service (`if not auth_header`).
     let value = headers
         .get(AUTHORIZATION)
+        .filter(|v| !v.as_bytes().iter().all(u8::is_ascii_whitespace))
         .ok_or_else(|| ApiError::Unauthorized("Missing Authorization Header".into()))?;
     let bad = || {
         ApiError::Unprocessable("Bad Authorization header. Expected value 'Bearer <JWT>'".into())
@@ -300,11 +302,16 @@ pub async fn register(
     body: &Map<String, Value>,
 ) -> Result<(), ApiError> {
     let mut input = Input::new(body);
-    let username = input.string("username", Some(128), true);
-    let email = input.string("email", Some(128), true);
+    let username = input.name("username", Some(128), true);
+    let email = input.name("email", Some(128), true);
     let is_admin = input.boolean("is_admin", true);
-    let first_name = input.string("first_name", Some(64), true);
-    let last_name = input.nullable_string("last_name", Some(64));
+    let first_name = input.name("first_name", Some(64), true);
+    let last_name = input.nullable_name("last_name", Some(64));
+    // An address that is not valid is a whole-object error, and those hide field errors.
+    let email = email
+        .map(|email| normalize_email(&email))
+        .transpose()
+        .map_err(schema_error)?;
     input.finish()?;
     let (username, email, is_admin, first_name) = (
         username.unwrap_or_default(),
@@ -312,7 +319,6 @@ pub async fn register(
         is_admin.unwrap_or_default(),
         first_name.unwrap_or_default(),
     );
-    let email = normalize_email(&email).map_err(schema_error)?;
     let last_name = last_name.flatten();
 
     let mut tx = state.db.begin_write().await?;

@@ -98,8 +98,8 @@ pub struct FormFields {
     pub receipt: Option<String>,
 }
 
-/// Validates the form fields of a body (all `required` on POST). Field errors come first;
-/// the whole-object `time` check only when every field passed, as the old service did.
+/// Validates the form fields of a body (all `required` on POST). `time` is a whole-object
+/// check: any value but an integer timestamp (null included) is the `_schema` error.
 fn parse_fields(
     input: &mut Input,
     body: &Map<String, Value>,
@@ -123,10 +123,6 @@ fn parse_fields(
             if required {
                 input.fail("time", crate::validate::MISSING);
             }
-            (None, true)
-        }
-        Some(Value::Null) => {
-            input.fail("time", crate::validate::NOT_NULL);
             (None, true)
         }
         // a JSON integer (not a float, string or bool) from 0 to the end of year 9999
@@ -191,12 +187,13 @@ fn raw_member(raw_body: &[u8], key: &str) -> Option<String> {
     members.get(key).map(|v| v.get().to_string())
 }
 
+/// A whole-object error wins: when `time` is refused, no field error is reported
+/// (contract section 1), as the old service converted `time` before loading the fields.
 fn finish(input: Input, time_ok: bool) -> Result<(), ApiError> {
-    input.finish()?;
     if !time_ok {
         return Err(schema_error(TIME_ERROR));
     }
-    Ok(())
+    input.finish()
 }
 
 /// The id of a body that names a form.

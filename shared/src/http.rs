@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
 /// Every answer the API can give that is not a success, mapped to the contract's
@@ -140,7 +141,7 @@ pub fn required_json_body(req: &Request) -> Result<Map<String, Value>, ApiError>
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::BadRequest(NO_INPUT.into()));
     }
-    let value: Value = serde_json::from_slice(bytes)
+    let value = parse_json(bytes)
         .map_err(|e| ApiError::BadRequest(format!("Failed to decode JSON object: {e}")))?;
     match value {
         Value::Object(map) if !map.is_empty() => Ok(map),
@@ -151,6 +152,44 @@ pub fn required_json_body(req: &Request) -> Result<Map<String, Value>, ApiError>
         Value::Number(n) if n.as_f64() == Some(0.0) => Err(ApiError::BadRequest(NO_INPUT.into())),
         _ => Ok(Map::new()),
     }
+}
+
+/// Parses JSON as Python's `json.loads` accepts it: a number too large for a float
+/// (`1e400`) is valid JSON, so it must reach validation (a 422 on its field) rather than
+/// fail the whole body with a 400. serde_json refuses such numbers, so only then is the
+/// body walked again, with each out-of-range number clamped to `±f64::MAX`: still a number
+/// that is no integer, boolean or string to every check, while amounts are read from the
+/// raw text (`forms::parse_amount`) and refused there for their size.
+fn parse_json(bytes: &[u8]) -> Result<Value, serde_json::Error> {
+    serde_json::from_slice(bytes).or_else(|error| {
+        // A raw value skips over numbers without converting them; any other error (bad
+        // syntax, nesting too deep) shows again here, and the first one is reported.
+        let raw: Box<RawValue> = serde_json::from_slice(bytes).map_err(|_| error)?;
+        clamp_out_of_range(&raw)
+    })
+}
+
+fn clamp_out_of_range(raw: &RawValue) -> Result<Value, serde_json::Error> {
+    let text = raw.get();
+    if let Ok(value) = serde_json::from_str::<Value>(text) {
+        return Ok(value);
+    }
+    Ok(match text.as_bytes().first() {
+        Some(b'{') => Value::Object(
+            serde_json::from_str::<BTreeMap<String, Box<RawValue>>>(text)?
+                .into_iter()
+                .map(|(key, member)| Ok((key, clamp_out_of_range(&member)?)))
+                .collect::<Result<_, serde_json::Error>>()?,
+        ),
+        Some(b'[') => Value::Array(
+            serde_json::from_str::<Vec<Box<RawValue>>>(text)?
+                .iter()
+                .map(|item| clamp_out_of_range(item))
+                .collect::<Result<_, _>>()?,
+        ),
+        Some(b'-') => Value::from(-f64::MAX),
+        _ => Value::from(f64::MAX),
+    })
 }
 
 /// The raw text of a JSON request body, kept exact (amounts must never pass through a
@@ -323,6 +362,26 @@ mod tests {
     #[test]
     fn malformed_json_is_400_with_a_message() {
         let err = required_json_body(&json_request("{nope")).unwrap_err();
+        assert!(matches!(err, ApiError::BadRequest(m) if m.starts_with("Failed to decode JSON")));
+    }
+
+    #[test]
+    fn numbers_too_large_for_a_float_are_valid_json() {
+        let body = required_json_body(&json_request(
+            r#"{"amount": 1e400, "time": -1e400, "nested": [{"x": 2e999}], "id": 7}"#,
+        ))
+        .unwrap();
+        assert_eq!(body["amount"], json!(f64::MAX));
+        assert_eq!(body["time"], json!(-f64::MAX));
+        assert_eq!(body["nested"], json!([{"x": f64::MAX}]));
+        assert_eq!(body["id"], json!(7));
+        assert!(
+            required_json_body(&json_request("1e400"))
+                .unwrap()
+                .is_empty()
+        );
+        // bad syntax is still a 400 with serde_json's own description
+        let err = required_json_body(&json_request(r#"{"amount": 1e400,}"#)).unwrap_err();
         assert!(matches!(err, ApiError::BadRequest(m) if m.starts_with("Failed to decode JSON")));
     }
 

@@ -10,6 +10,7 @@ pub const NOT_STRING: &str = "Not a valid string.";
 pub const NOT_INTEGER: &str = "Not a valid integer.";
 pub const NOT_BOOLEAN: &str = "Not a valid boolean.";
 pub const NOT_NULL: &str = "Field may not be null.";
+pub const CONTROL_CHARACTERS: &str = "Must not contain control characters.";
 
 /// A request body being validated: typed getters record failures and carry on.
 pub struct Input<'a> {
@@ -60,6 +61,29 @@ impl<'a> Input<'a> {
             Some(Value::Null) => Some(None),
             Some(v) => self.check_string(field, v, max).map(Some),
         }
+    }
+
+    /// A name or an address that is stored and later written into e-mail headers: a
+    /// string as [`Input::string`], with no control character (CR/LF would inject headers).
+    pub fn name(&mut self, field: &str, max: Option<usize>, required: bool) -> Option<String> {
+        let value = self.string(field, max, required)?;
+        self.refuse_control_characters(field, value)
+    }
+
+    /// [`Input::name`] that may also be null: `Some(None)` for an explicit null.
+    pub fn nullable_name(&mut self, field: &str, max: Option<usize>) -> Option<Option<String>> {
+        match self.nullable_string(field, max)? {
+            Some(value) => self.refuse_control_characters(field, value).map(Some),
+            None => Some(None),
+        }
+    }
+
+    fn refuse_control_characters(&mut self, field: &str, value: String) -> Option<String> {
+        if value.chars().any(char::is_control) {
+            self.fail(field, CONTROL_CHARACTERS);
+            return None;
+        }
+        Some(value)
     }
 
     fn check_string(&mut self, field: &str, value: &Value, max: Option<usize>) -> Option<String> {
@@ -221,6 +245,27 @@ mod tests {
             vec!["Longer than maximum length 64."]
         );
         assert_eq!(errors.0.len(), 4);
+    }
+
+    #[test]
+    fn names_refuse_control_characters() {
+        let body = json!({"first_name": "Eve\r\nBcc: x@evil.example", "last_name": "N\u{0}l",
+                          "username": "tab\tbed", "email": "ok@example.org"});
+        let mut input = Input::new(body.as_object().unwrap());
+        assert_eq!(input.name("first_name", Some(64), true), None);
+        assert_eq!(input.nullable_name("last_name", Some(64)), None);
+        assert_eq!(input.name("username", Some(128), true), None);
+        assert_eq!(
+            input.name("email", Some(128), true).as_deref(),
+            Some("ok@example.org")
+        );
+        let ApiError::Validation(errors) = input.finish().unwrap_err() else {
+            panic!("expected a field map")
+        };
+        for field in ["first_name", "last_name", "username"] {
+            assert_eq!(errors.0[field], vec![CONTROL_CHARACTERS], "{field}");
+        }
+        assert_eq!(errors.0.len(), 3);
     }
 
     #[test]

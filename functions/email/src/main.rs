@@ -31,11 +31,20 @@ const LEASE_SECONDS: i64 = 120;
 /// then send.
 const LONGEST_SEND: u64 =
     CHECK_TIMEOUT.as_secs() + CONNECT_TIMEOUT.as_secs() + SEND_TIMEOUT.as_secs();
-// No send starts after the budget, and none outlives its timeouts: a claimed message is
-// always settled (delivered, failed or released) before its lease runs out, and one run
-// ends within the 60 s Lambda timeout (template.yaml).
-const _: () = assert!(TIME_BUDGET.as_secs() + LONGEST_SEND < LEASE_SECONDS as u64);
-const _: () = assert!(TIME_BUDGET.as_secs() + LONGEST_SEND < 60);
+/// Until when (from the start of the invocation) the bookkeeping of a sent or untried
+/// message is retried while the database does not answer: a message already sent is then
+/// marked delivered once the database is back, instead of going out again after its lease.
+const SETTLE_WITHIN: Duration = Duration::from_secs(100);
+/// One statement may wait this long for a connection (`Db::connect`'s acquire timeout).
+const LONGEST_STATEMENT: u64 = 10;
+/// The function's timeout in template.yaml.
+const LAMBDA_TIMEOUT_SECONDS: u64 = 120;
+// No send starts after the budget and none outlives its timeouts; bookkeeping retries stop
+// before any claim of this invocation (taken after it started) runs out, so a message is
+// never sent twice while its worker lives; and one run ends within the Lambda timeout.
+const _: () = assert!(TIME_BUDGET.as_secs() + LONGEST_SEND < SETTLE_WITHIN.as_secs());
+const _: () = assert!(SETTLE_WITHIN.as_secs() + LONGEST_STATEMENT < LEASE_SECONDS as u64);
+const _: () = assert!(SETTLE_WITHIN.as_secs() + LONGEST_STATEMENT < LAMBDA_TIMEOUT_SECONDS);
 
 #[derive(Debug, Default, Deserialize)]
 struct Event {
@@ -141,6 +150,7 @@ async fn send_batch(
         tasks.spawn(sender(state, transport, worker, queue, started));
     }
     let mut first_error = None;
+    let settle_by = started + SETTLE_WITHIN;
     while let Some(joined) = tasks.join_next().await {
         match joined {
             Ok(Ok(sent)) => {
@@ -165,12 +175,44 @@ async fn send_batch(
         (std::mem::take(&mut queue.messages), queue.stop)
     };
     // A transport that is down fails every message alike: the rest go back untried and
-    // the backoff spaces out the next attempts; out of time, they are due at once.
+    // the backoff spaces out the next attempts; out of time, or after the database failed,
+    // they are due at once (given back as soon as the database answers again).
     let retry_at = stop.unwrap_or_else(now);
     for untried in left {
-        outbox::release(&state.db, untried.id, worker, retry_at).await?;
+        settle(settle_by, "release", untried.id, || {
+            outbox::release(&state.db, untried.id, worker, retry_at)
+        })
+        .await?;
     }
     Ok(stop.is_some())
+}
+
+/// Runs one bookkeeping statement for message `id` until the database takes it, retrying
+/// with backoff while it fails, until `deadline`: a database outage must cost neither a
+/// duplicate (a sent message left claimed is sent again once its lease runs out) nor a
+/// wait for the lease (an untried message left claimed).
+async fn settle<F, Fut>(
+    deadline: Instant,
+    what: &str,
+    id: i64,
+    mut statement: F,
+) -> Result<(), shared::db::DbError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<(), shared::db::DbError>>,
+{
+    let mut pause = Duration::from_millis(100);
+    loop {
+        match statement().await {
+            Ok(()) => return Ok(()),
+            Err(error) if Instant::now() + pause < deadline => {
+                tracing::warn!(id, %error, "e-mail {what} not recorded, retrying");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(1));
+            }
+            Err(error) => return Err(error),
+        }
+    }
 }
 
 /// One sender: takes messages off the queue one at a time until it is empty or stopped.
@@ -182,6 +224,10 @@ async fn sender(
     started: Instant,
 ) -> Result<Report, shared::db::DbError> {
     let mut report = Report::default();
+    let stop_at = |retry_at: i64| {
+        let mut queue = queue.lock().unwrap_or_else(|e| e.into_inner());
+        queue.stop.get_or_insert(retry_at);
+    };
     loop {
         let message = {
             let mut queue = queue.lock().unwrap_or_else(|e| e.into_inner());
@@ -196,39 +242,81 @@ async fn sender(
                 None => break,
             }
         };
-        match transport.send(&state.config, &message).await {
+        let (id, attempts) = (message.id, message.attempts + 1);
+        // On a task of its own, so that nothing in building or sending one message, even a
+        // panic, can leave it claimed or hold up the rest of the batch.
+        let sent = tokio::spawn(async move { transport.send(&state.config, &message).await })
+            .await
+            .unwrap_or_else(|e| Err(SendError::Permanent(format!("sending failed: {e}"))));
+        let outcome = match sent {
             Ok(()) => {
-                outbox::mark_delivered(&state.db, message.id, worker, now()).await?;
                 report.delivered += 1;
+                Outcome::Delivered
             }
             Err(error) => {
-                let attempts = message.attempts + 1;
                 let give_up = matches!(error, SendError::Permanent(_))
                     || attempts >= state.config.email_max_attempts;
                 let retry_at = now() + backoff(state.config.email_retry_base, attempts);
-                tracing::warn!(id = message.id, attempts, give_up, %error, "e-mail not delivered");
-                outbox::mark_failed(
-                    &state.db,
-                    message.id,
-                    worker,
-                    &error.to_string(),
-                    retry_at,
-                    give_up,
-                )
-                .await?;
+                tracing::warn!(id, attempts, give_up, %error, "e-mail not delivered");
                 if give_up {
                     report.dead += 1;
                 } else {
                     report.retrying += 1;
                 }
                 if matches!(error, SendError::Unavailable(_)) {
-                    let mut queue = queue.lock().unwrap_or_else(|e| e.into_inner());
-                    queue.stop.get_or_insert(retry_at);
+                    stop_at(retry_at);
+                }
+                Outcome::Failed {
+                    error: error.to_string(),
+                    retry_at,
+                    give_up,
                 }
             }
+        };
+        let record = || outcome.record(&state.db, id, worker);
+        if record().await.is_err() {
+            // The database is gone: send nothing more that could not be recorded; what is
+            // left goes back, due at once, when it answers again.
+            stop_at(now());
+            settle(started + SETTLE_WITHIN, outcome.name(), id, record).await?;
         }
     }
     Ok(report)
+}
+
+/// What became of one message, to be written back to the outbox.
+enum Outcome {
+    Delivered,
+    Failed {
+        error: String,
+        retry_at: i64,
+        give_up: bool,
+    },
+}
+
+impl Outcome {
+    fn name(&self) -> &'static str {
+        match self {
+            Outcome::Delivered => "delivery",
+            Outcome::Failed { .. } => "failure",
+        }
+    }
+
+    async fn record(
+        &self,
+        db: &shared::Db,
+        id: i64,
+        worker: &str,
+    ) -> Result<(), shared::db::DbError> {
+        match self {
+            Outcome::Delivered => outbox::mark_delivered(db, id, worker, now()).await,
+            Outcome::Failed {
+                error,
+                retry_at,
+                give_up,
+            } => outbox::mark_failed(db, id, worker, error, *retry_at, *give_up).await,
+        }
+    }
 }
 
 /// `base × 2^(attempts−1)` seconds, capped at an hour, with ±50% jitter so that messages

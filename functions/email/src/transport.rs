@@ -332,6 +332,20 @@ fn classify_ses<E: std::fmt::Debug>(error: aws_sdk_sesv2::error::SdkError<E>) ->
 /// <EMAIL_FROM>`, `To: Full Name <address>` (lettre encodes non-ASCII names), a Date, and a
 /// Message-ID that stays the same across retries so receivers can spot a duplicate.
 fn build(config: &Config, message: &OutboxMessage) -> Result<Message, SendError> {
+    // Stored values may predate the API's refusal of control characters (or be imported):
+    // in a header they would inject lines, and lettre panics on some of them. Such a
+    // message can never be sent as it is: a dead letter at once.
+    for (what, value) in [
+        ("recipient name", &message.to_name),
+        ("recipient address", &message.to_address),
+        ("subject", &message.subject),
+    ] {
+        if value.chars().any(char::is_control) {
+            return Err(SendError::Permanent(format!(
+                "the {what} {value:?} contains control characters"
+            )));
+        }
+    }
     let from_address: Address = config
         .email_from
         .parse()
@@ -416,8 +430,46 @@ mod tests {
         assert!(raw.contains("multipart/alternative"));
         let bad = OutboxMessage {
             to_address: "not an address".into(),
-            ..message
+            ..message.clone()
         };
         assert!(matches!(build(&config, &bad), Err(SendError::Permanent(_))));
+    }
+
+    #[test]
+    fn stored_control_characters_are_a_permanent_failure_not_a_panic() {
+        let config = config(&[("EMAIL_FROM", "noreply@example.org")]);
+        let good = OutboxMessage {
+            id: 8,
+            to_address: "eve@example.org".into(),
+            to_name: "Eve".into(),
+            subject: "BriefThreat registration".into(),
+            text_body: "text".into(),
+            html_body: "<p>html</p>".into(),
+            created_at: 1_700_000_000,
+            attempts: 0,
+        };
+        let variants = [
+            OutboxMessage {
+                to_name: "Eve\r\nBcc: x@evil.example".into(),
+                ..good.clone()
+            },
+            OutboxMessage {
+                to_name: "Eve\0".into(),
+                ..good.clone()
+            },
+            OutboxMessage {
+                subject: "Hi\nBcc: x@evil.example".into(),
+                ..good.clone()
+            },
+            OutboxMessage {
+                to_address: "eve@example.org\r\nBcc: x@evil.example".into(),
+                ..good.clone()
+            },
+        ];
+        for bad in variants {
+            let built = std::panic::catch_unwind(|| build(&config, &bad).map(|m| m.formatted()));
+            assert!(matches!(built, Ok(Err(SendError::Permanent(_)))), "{bad:?}");
+        }
+        assert!(build(&config, &good).is_ok());
     }
 }
