@@ -1,6 +1,8 @@
 # BriefThreat developer entry points.
 #
-#   make run    serve every function locally on http://127.0.0.1:$(PORT) (cargo lambda watch)
+#   make run    serve every function locally on http://127.0.0.1:$(PORT) (the project's emulator)
+#   make serve  the self-hosted runtime: release binaries under the emulator, config from .env
+#   make watch  `cargo lambda watch`: edit-and-reload (its emulator can lose responses)
 #   make test   the release check: lint, Rust tests, black-box HTTP tests on SQLite and MariaDB
 #   make lint   rustfmt + clippy, warnings are errors
 #   make validate  template.yaml (cfn-lint, sam validate), docker-compose.yml, the nginx template
@@ -21,7 +23,7 @@ PYTHON ?= python3
 VENV := .venv
 CARGO_LAMBDA_VERSION := 1.9.2
 # Everything `make run` and `make test` need from PyPI, pinned; one project-local venv.
-PY_DEPS := cargo-lambda==$(CARGO_LAMBDA_VERSION) pytest==9.2.0 requests==2.34.2 PyMySQL==1.2.4 PyJWT==2.15.1 aiosmtpd==1.4.6 moto[server]==5.2.5 boto3==1.44.5 selenium==4.51.0
+PY_DEPS := cargo-lambda==$(CARGO_LAMBDA_VERSION) pytest==9.2.0 requests==2.34.2 PyMySQL==1.2.4 PyJWT==2.15.1 aiosmtpd==1.4.6 moto[server]==5.2.5 boto3==1.44.5 selenium==4.51.0 PyYAML==6.0.4
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 # cfn-lint and the SAM CLI for `make validate`, pinned, in a venv of their own: aws-sam-cli
 # pins boto3 and friends, which would clash with the pins above.
@@ -33,13 +35,15 @@ AWS_DEPS := aws-sam-cli==1.170.0 cfn-lint==1.58.0
 # .gitignore (which lists /data); .cargolambdaignore is belt and braces for checkouts
 # without the .gitignore and is picked up from the repository root.
 
-.PHONY: help run test lint build venv system-packages toolchain bench e2e validate
+.PHONY: help run serve watch test lint build venv system-packages toolchain bench e2e validate
 # Prerequisites run in the order listed (system packages before the venv, lint first).
 .NOTPARALLEL:
-.SILENT: help venv toolchain run system-packages bench validate
+.SILENT: help venv toolchain run serve watch system-packages bench validate
 
 help:
 	@echo "make run   - build, migrate and serve on http://127.0.0.1:$(PORT) (PORT=... to change)"
+	@echo "make serve - release binaries under the emulator, config from .env (LISTEN=host:port)"
+	@echo "make watch - cargo lambda watch, rebuilds on edit (can lose responses)"
 	@echo "make test  - lint + cargo test + pytest against throwaway MariaDB/Redis"
 	@echo "make lint  - cargo fmt --check + clippy -D warnings"
 	@echo "make validate - cfn-lint + sam validate --lint, docker-compose config, nginx -t (offline)"
@@ -110,8 +114,11 @@ validate:
 	$(PYTHON) local/render_nginx.py --check
 
 # --- make run -------------------------------------------------------------------------------
+# The debug binaries under the project's emulator (local/lambda-emulator): it migrates, serves
+# the routes on $(PORT), invokes `email` after each commit that queues mail, and runs the
+# schedules. Nothing to install but the Rust toolchain.
 # `env_or_dotenv KEY`: the value the binaries will see (environment first, then .env).
-run: venv build
+run: build
 	env_or_dotenv() {
 	  if [ -n "$${!1+set}" ]; then printf '%s' "$${!1}"; return; fi
 	  [ -f .env ] || return 0
@@ -132,16 +139,28 @@ run: venv build
 	else
 	  root_note="password: the ROOT_PASSWORD set in .env"
 	fi
-	target/debug/migrate
 	echo
 	echo "BriefThreat is starting on http://127.0.0.1:$(PORT)  (health: http://127.0.0.1:$(PORT)/health)"
 	echo "Log in as root: username 'root', $$root_note"
 	echo "(root's password is set when root is created: a fresh database, e.g. after deleting data/)"
 	echo
-	# The local schedules (email every 0.2 s, cleanup in production) beside the emulator.
-	SCHEDULER_TARGET=http://127.0.0.1:$(PORT) $(VENV)/bin/python local/scheduler.py &
-	scheduler=$$!
-	trap 'kill $$scheduler 2>/dev/null || true' EXIT
+	exec target/debug/lambda-emulator --bin-dir target/debug --listen 127.0.0.1:$(PORT)
+
+# --- make serve -----------------------------------------------------------------------------
+# Self-hosting without Docker (what compose's `functions` container runs): release binaries
+# under the emulator, configuration from the environment and .env; LISTEN to change where.
+LISTEN ?= 127.0.0.1:$(PORT)
+serve:
+	cargo build --release --workspace --bins
+	exec target/release/lambda-emulator --bin-dir target/release --listen $(LISTEN)
+
+# --- make watch -----------------------------------------------------------------------------
+# cargo-lambda's emulator, for edit-and-reload: it rebuilds a function when its code changes.
+# Its emulator (1.9.2) can lose responses now and then, serves its Lambda APIs on the same
+# port, and has no schedules: commits invoke `email` through its Invoke API, failed
+# messages wait for the next commit. Use `make run` for anything but editing.
+watch: venv
+	export EMAIL_INVOKE_URL=http://127.0.0.1:$(PORT)/2015-03-31/functions/email/invocations
 	$(VENV)/bin/cargo-lambda lambda watch -A 127.0.0.1 -P $(PORT)
 
 # --- make test ------------------------------------------------------------------------------
@@ -166,14 +185,14 @@ system-packages:
 
 # Lint first (part of the release check), then every test against throwaway servers.
 test: lint validate system-packages venv build
-	CARGO_LAMBDA=$(VENV)/bin/cargo-lambda $(VENV)/bin/python local/harness.py -- bash -c \
+	$(VENV)/bin/python local/harness.py -- bash -c \
 	  'cargo test --workspace && $(VENV)/bin/python -m pytest tests/ -q -rA'
 
 # The self-hosted topology without Docker, over HTTPS: nginx (the project's template, a
 # self-signed certificate) -> emulator + function binaries -> MariaDB, Redis, an SMTP sink;
 # the password page in headless Chromium. Also part of `make test` (tests/test_e2e.py).
 e2e: system-packages venv build
-	CARGO_LAMBDA=$(VENV)/bin/cargo-lambda $(VENV)/bin/python local/harness.py -- \
+	$(VENV)/bin/python local/harness.py -- \
 	  $(VENV)/bin/python -m pytest tests/test_e2e.py -q -rA
 
 # --- make bench -----------------------------------------------------------------------------

@@ -1,18 +1,22 @@
-"""Black-box harness: the whole backend behind `cargo lambda watch`, on SQLite and MariaDB.
+"""Black-box harness: the whole backend behind the project's Lambda emulator
+(`target/debug/lambda-emulator`, local/lambda-emulator), on SQLite and MariaDB.
 
 The session fixture `api` is parametrized over the backends ("sqlite", "mariadb"); every test
 that uses it runs once per backend, the backends one after the other. For each backend it
-creates a fresh database, runs `target/debug/migrate`, starts
-`.venv/bin/cargo-lambda lambda watch --ignore-changes` on a free port with the test
-configuration in its environment (the function processes inherit it), and waits for
-/health. MariaDB and Redis come from local/harness.py (TEST_MYSQL_ADMIN_URL,
-TEST_REDIS_URL); `make test` runs pytest under it. The binaries must already be built
-(`cargo build --workspace --bins`) so that no request waits for a compile.
+creates a fresh database, runs `target/debug/migrate`, starts the emulator over
+`target/debug` on a free port with the test configuration in its environment (the function
+processes inherit it), and waits for /health. The emulator's Invoke API listens on a
+separate loopback address (`api.internal`), as it does in production: `api.invoke` goes
+there. A commit that queues e-mail invokes `email` at once through it (EMAIL_INVOKE_URL, as
+in AWS); the e-mail schedule, the backstop for retries, runs every second here.
+
+MariaDB and Redis come from local/harness.py (TEST_MYSQL_ADMIN_URL, TEST_REDIS_URL); `make
+test` runs pytest under it. The binaries must already be built (`cargo build --workspace
+--bins`) so that no request waits for a compile.
 
 Debugging knobs (environment): TEST_RUST_LOG (the functions' RUST_LOG, default info),
-TEST_CARGO_LAMBDA_LOG (cargo-lambda's own RUST_LOG, e.g. cargo_lambda_watch=trace),
-TEST_CARGO_LAMBDA_ARGS (extra `cargo lambda watch` arguments). Each backend's server log
-is `api.log_path`, under pytest's basetemp.
+TEST_EMULATOR_ARGS (extra emulator arguments). Each backend's server log is `api.log_path`,
+under pytest's basetemp.
 """
 
 from __future__ import annotations
@@ -25,7 +29,6 @@ import signal
 import socket
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -34,13 +37,13 @@ import pytest
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
-MIGRATE = ROOT / "target" / "debug" / "migrate"
-# `make test` passes its venv's cargo-lambda; the project-local .venv otherwise.
-CARGO_LAMBDA = ROOT / os.environ.get("CARGO_LAMBDA", ".venv/bin/cargo-lambda")
+DEBUG_BINARIES = ROOT / "target" / "debug"
+MIGRATE = DEBUG_BINARIES / "migrate"
+EMULATOR = DEBUG_BINARIES / "lambda-emulator"
 BACKENDS = ["sqlite", "mariadb"]
 TIMEOUT = 30  # seconds, every HTTP request
-GET_TIMEOUT = 10  # seconds, a GET before it is retried
-EMULATOR_RETRIES = 3
+INSTANCES = 2  # of each HTTP function
+EMAIL_SCHEDULE_SECONDS = 1  # the backstop that retries failed messages; 60 s in AWS
 START_TIMEOUT = 60  # seconds, until /health answers 200
 STOP_TIMEOUT = 15
 
@@ -51,8 +54,11 @@ SHIELDED_KEYS = [
     "MYSQL_HOST", "MYSQL_PORT", "MYSQL_USER", "MYSQL_PASSWORD", "MYSQL_DATABASE",
     "SMTP_HOST", "SMTP_PORT", "SMTP_SECURITY", "SMTP_USER", "SMTP_PASSWORD",
     "RATELIMIT_DEFAULT", "CLEANUP_INTERVAL", "PUBLIC_SCHEME", "MIGRATE_ON_START",
-    "REDIS_URL", "TRUSTED_PROXIES",
+    "REDIS_URL", "TRUSTED_PROXIES", "EMAIL_INVOKE_URL", "EMAIL_FUNCTION_NAME", "EMAIL_SCHEDULE_SECONDS",
 ]
+
+# The Invoke API's address of each running emulator, by its public base URL.
+INTERNAL_APIS: dict[str, str] = {}
 
 
 def first_link(page: str) -> str:
@@ -63,9 +69,20 @@ def first_link(page: str) -> str:
 
 
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct free loopback ports: all held open until all are chosen, so the
+    kernel cannot hand out one twice."""
+    sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
 
 
 def _mysql_params(url: str) -> dict:
@@ -99,8 +116,9 @@ class Api:
                  log_path: Path):
         self.backend = backend
         self.base = base
+        self.internal = INTERNAL_APIS[base]  # the Invoke API: loopback, never the public address
         self.env = env
-        self.log_path = log_path  # cargo-lambda's and the functions' output
+        self.log_path = log_path  # the emulator's and the functions' output (JSON lines)
         self._db_path = db_path
         self._mysql_url = mysql_url
 
@@ -110,26 +128,8 @@ class Api:
     # -- HTTP: `path` is appended to `base` verbatim (requests keeps `//api/...` as is).
     def request(self, method: str, path: str, **kwargs) -> requests.Response:
         kwargs.setdefault("allow_redirects", False)
-        if method != "GET" or "timeout" in kwargs:
-            kwargs.setdefault("timeout", TIMEOUT)
-            return requests.request(method, self.base + path, **kwargs)
-        # cargo-lambda's emulator (1.9.2) acknowledges a function's response before reading
-        # its body, and now and then loses a large one (a long form list): the request then
-        # never completes. GETs are safe to repeat, so they are retried; the workaround is
-        # logged so that it never hides a slow function.
-        # (Sometimes it answers 500 with its own problem+json body instead.)
-        for attempt in range(1, EMULATOR_RETRIES + 1):
-            try:
-                resp = requests.request(method, self.base + path, timeout=GET_TIMEOUT, **kwargs)
-            except requests.ReadTimeout:
-                if attempt == EMULATOR_RETRIES:
-                    raise
-                print(f"[{self.backend}] GET {path}: no answer in {GET_TIMEOUT}s, retrying (emulator bug)")
-                continue
-            if resp.status_code == 500 and '"https://httpstatuses.com/500"' in resp.text and attempt < EMULATOR_RETRIES:
-                print(f"[{self.backend}] GET {path}: the emulator's own 500, retrying (emulator bug)")
-                continue
-            return resp
+        kwargs.setdefault("timeout", TIMEOUT)
+        return requests.request(method, self.base + path, **kwargs)
 
     def get(self, path: str, **kwargs) -> requests.Response:
         return self.request("GET", path, **kwargs)
@@ -201,7 +201,7 @@ def _descendants(pid: int) -> list[int]:
 
 
 def stop_server(proc: subprocess.Popen) -> None:
-    """SIGTERM lets cargo-lambda stop its function instances; then kill whatever is left."""
+    """SIGTERM lets the emulator stop its function instances; then kill whatever is left."""
     if proc.poll() is None:
         leftovers = _descendants(proc.pid)
         proc.send_signal(signal.SIGTERM)
@@ -229,9 +229,10 @@ def _log_tail(path: Path, chars: int = 8000) -> str:
 
 
 def invoke(base: str, function: str, payload=None, timeout: float = 60):
-    """Invokes a (non-HTTP) function through cargo-lambda's Lambda Invoke API; its JSON result."""
+    """Invokes a (non-HTTP) function through the Invoke API of the emulator serving `base`
+    (on its internal address); the function's JSON result."""
     resp = requests.post(
-        f"{base}/2015-03-31/functions/{function}/invocations", json=payload or {}, timeout=timeout
+        f"{INTERNAL_APIS[base]}/2015-03-31/functions/{function}/invocations", json=payload or {}, timeout=timeout
     )
     assert resp.status_code == 200, f"invoke {function}: {resp.status_code} {resp.text[:500]}"
     return resp.json() if resp.content else None
@@ -245,7 +246,7 @@ def wait_for_health(proc: subprocess.Popen, base: str, log_path: Path, label: st
     last = "no answer"
     while True:
         if proc.poll() is not None:
-            pytest.fail(f"[{label}] cargo-lambda exited {proc.returncode}:\n{_log_tail(log_path)}", pytrace=False)
+            pytest.fail(f"[{label}] the emulator exited {proc.returncode}:\n{_log_tail(log_path)}", pytrace=False)
         try:
             resp = requests.get(base + "/health", timeout=TIMEOUT)
             if ready(resp):
@@ -279,15 +280,39 @@ def start_stack(tmp: Path, ready=lambda resp: resp.status_code == 200, **overrid
     )
     env.update(overrides)
     subprocess.run([str(MIGRATE)], cwd=ROOT, env=env, check=True, capture_output=True, timeout=120)
-    log_path = tmp / "cargo-lambda.log"
+    log_path = tmp / "emulator.log"
+    proc, base = start_emulator(env, port, log_path)
+    wait_for_health(proc, base, log_path, ready=ready)
+    return proc, base
+
+
+def start_emulator(env: dict, port: int, log_path: Path, *args: str) -> tuple[subprocess.Popen, str]:
+    """The project's emulator over the debug binaries, public on 127.0.0.1:`port`, its
+    Runtime and Invoke APIs on another loopback port (recorded in INTERNAL_APIS); the
+    database must already be migrated. Returns (process, public base URL)."""
+    assert EMULATOR.exists(), f"{EMULATOR} missing: run `cargo build --workspace --bins` (make test does)"
+    env = dict(env)
+    if not env.get("EMAIL_SCHEDULE_SECONDS", "").strip():
+        env["EMAIL_SCHEDULE_SECONDS"] = str(EMAIL_SCHEDULE_SECONDS)
+    internal_file = log_path.with_suffix(".internal")
+    internal_file.unlink(missing_ok=True)
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            [str(CARGO_LAMBDA), "lambda", "watch", "-A", "127.0.0.1", "-P", str(port), "--ignore-changes"],
+            [str(EMULATOR), "--bin-dir", str(DEBUG_BINARIES), "--listen", f"127.0.0.1:{port}",
+             "--internal", "127.0.0.1:0", "--internal-addr-file", str(internal_file), "--no-migrate",
+             "--instances", str(INSTANCES), *args, *os.environ.get("TEST_EMULATOR_ARGS", "").split()],
             cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+    deadline = time.monotonic() + START_TIMEOUT
+    while not internal_file.exists() or not internal_file.read_text().strip():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            stop_server(proc)
+            pytest.fail(f"the emulator did not start:\n{_log_tail(log_path)}", pytrace=False)
+        time.sleep(0.05)
     base = f"http://127.0.0.1:{port}"
-    wait_for_health(proc, base, log_path, ready=ready)
+    internal = internal_file.read_text().strip()
+    INTERNAL_APIS[base] = internal if internal.startswith("http") else f"http://{internal}"
     return proc, base
 
 
@@ -306,7 +331,6 @@ def smtp_sink():
 def api(request, tmp_path_factory, smtp_sink):
     backend = request.param
     assert MIGRATE.exists(), f"{MIGRATE} missing: run `cargo build --workspace --bins` (make test does)"
-    assert CARGO_LAMBDA.exists(), f"{CARGO_LAMBDA} missing: run `make venv` (make test does)"
     redis_url = os.environ.get("TEST_REDIS_URL")
     admin_url = os.environ.get("TEST_MYSQL_ADMIN_URL")
     if not redis_url or (backend == "mariadb" and not admin_url):
@@ -359,8 +383,7 @@ def api(request, tmp_path_factory, smtp_sink):
     )
 
     proc = None
-    scheduler = None
-    log_path = tmp / "cargo-lambda.log"
+    log_path = tmp / "emulator.log"
     try:
         migrate = subprocess.run([str(MIGRATE)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
         if migrate.returncode != 0:
@@ -368,50 +391,12 @@ def api(request, tmp_path_factory, smtp_sink):
                 f"[{backend}] target/debug/migrate exited {migrate.returncode}:\n{migrate.stdout}{migrate.stderr}",
                 pytrace=False,
             )
-
-        # cargo-lambda reads RUST_LOG too, and at `info` logs its whole configuration with
-        # every line: hand RUST_LOG to the functions only.
-        server_env = {k: v for k, v in env.items() if k != "RUST_LOG"}
-        if os.environ.get("TEST_CARGO_LAMBDA_LOG"):  # e.g. debug, to dig into the emulator
-            server_env["RUST_LOG"] = os.environ["TEST_CARGO_LAMBDA_LOG"]
-        with open(log_path, "wb") as log:
-            proc = subprocess.Popen(
-                [
-                    str(CARGO_LAMBDA), "lambda", "watch",
-                    "-A", "127.0.0.1", "-P", str(port), "--ignore-changes",
-                    *os.environ.get("TEST_CARGO_LAMBDA_ARGS", "").split(),
-                    "--env-var", f"RUST_LOG={env['RUST_LOG']}",
-                ],
-                cwd=ROOT,
-                env=server_env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        base = f"http://127.0.0.1:{port}"
+        proc, base = start_emulator(env, port, log_path)
         wait_for_health(proc, base, log_path, backend)
-        # the local schedules, as `make run` has them: `email` every 0.2 s
-        with open(tmp / "scheduler.log", "wb") as log:
-            scheduler = subprocess.Popen(
-                [sys.executable, str(ROOT / "local" / "scheduler.py")],
-                env={**env, "SCHEDULER_TARGET": base},
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-
         api = Api(backend, base, env, db_path, mysql_url, log_path)
         api.smtp = smtp_sink
         yield api
     finally:
-        if scheduler is not None:
-            scheduler.terminate()
-            try:
-                scheduler.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                scheduler.kill()
-                scheduler.wait()
         if proc is not None:
             stop_server(proc)
         if mysql_database:

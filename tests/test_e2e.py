@@ -1,10 +1,11 @@
 """End to end, the self-hosted topology without Docker (`make e2e`; `make test` runs it):
 
     client --HTTPS--> nginx (local/nginx/briefthreat.conf.template, self-signed certificate)
-           --> cargo-lambda's emulator (--only-lambda-apis) + every function binary
-               (local/serve_functions.py, as the compose `functions` service runs them)
+           --> the project's emulator (target/debug/lambda-emulator, as the compose
+               `functions` service runs it) + every function binary
            --> MariaDB and Redis (local/harness.py), SMTP to tests/smtp_sink.py
-    local/scheduler.py drives `email` and `cleanup` (production).
+    The emulator migrates first, invokes `email` after each commit that queues mail, and
+    runs the schedules (`cleanup` every CLEANUP_INTERVAL in production).
 
 FLASK_ENV=production with RATELIMIT_DEFAULT=20/second and TRUSTED_PROXIES=127.0.0.1 (nginx).
 The app's flows go over real HTTPS with certificate verification against the generated
@@ -32,14 +33,14 @@ import pytest
 import requests
 
 from conftest import (
-    CARGO_LAMBDA,
+    EMULATOR,
     ROOT,
     SHIELDED_KEYS,
     TIMEOUT,
     _log_tail,
     _mysql_connect,
     first_link,
-    free_port,
+    free_ports,
     stop_server,
 )
 from formhelpers import form_body
@@ -87,7 +88,7 @@ class Stack:
     def logs(self) -> str:
         return "\n".join(
             f"--- {name}\n{_log_tail(self.tmp / name, 4000)}"
-            for name in ("functions.log", "scheduler.log", "nginx/logs/error.log")
+            for name in ("functions.log", "nginx/logs/error.log")
         )
 
 
@@ -112,11 +113,10 @@ def stack(tmp_path_factory, smtp_sink):
     limits_db = redis_url(10)
     flushdb(limits_db)
 
-    emulator_port, http_port, https_port = free_port(), free_port(), free_port()
+    emulator_port, http_port, https_port = free_ports(3)
     env = dict(os.environ)
     env.update({key: "" for key in SHIELDED_KEYS})
     env.update(
-        CARGO_LAMBDA=str(CARGO_LAMBDA),
         DATABASE_URL=f"{admin_url.rstrip('/')}/{database}",
         REDIS_URL=limits_db,
         FLASK_ENV="production",
@@ -139,18 +139,14 @@ def stack(tmp_path_factory, smtp_sink):
 
     procs: list[subprocess.Popen] = []
     try:
+        # as compose's `functions` service: the emulator migrates, then serves every
+        # function, with the schedules (cleanup every 2 s in production here)
         with open(tmp / "functions.log", "wb") as log:
             procs.append(subprocess.Popen(
-                [sys.executable, str(ROOT / "local" / "serve_functions.py"),
-                 "--bin-dir", str(DEBUG_BINARIES), "--port", str(emulator_port)],
+                [str(EMULATOR), "--bin-dir", str(DEBUG_BINARIES), "--listen", f"127.0.0.1:{emulator_port}",
+                 "--instances", "2"],
                 cwd=tmp, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True,
-            ))
-        with open(tmp / "scheduler.log", "wb") as log:
-            procs.append(subprocess.Popen(
-                [sys.executable, str(ROOT / "local" / "scheduler.py")],
-                cwd=tmp, env={**env, "SCHEDULER_TARGET": f"http://127.0.0.1:{emulator_port}"},
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             ))
         nginx_dir = tmp / "nginx"
         nginx_dir.mkdir()

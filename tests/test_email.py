@@ -1,8 +1,9 @@
 """E-mail delivery end to end: API call → outbox → `email` function → a real SMTP
 conversation with the sink (tests/smtp_sink.py), on both databases.
 
-The server under test delivers over SMTP (SMTP_SECURITY=none to the loopback sink) and the
-local scheduler (local/scheduler.py) invokes `email` every 0.2 s, as in `make run`.
+The server under test delivers over SMTP (SMTP_SECURITY=none to the loopback sink). As in
+AWS, a commit that queues mail invokes `email` at once (the emulator's Invoke API,
+EMAIL_INVOKE_URL), and a schedule (every second in the tests) retries what failed.
 """
 
 from __future__ import annotations
@@ -131,9 +132,9 @@ def test_the_five_contract_emails_arrive(api):
 
 
 def test_delivery_is_prompt(api):
-    """Measured, not a timing assertion: the scheduler polls every 0.2 s, so an e-mail
-    usually reaches the SMTP server well within half a second of the response that queued
-    it; the bound here only catches a stall. Warm functions, median of five."""
+    """Measured, not a timing assertion: the commit invokes `email` at once, so an e-mail
+    usually reaches the SMTP server within milliseconds of the response that queued it; the
+    bound here only catches a stall. Warm functions, median of five."""
     root_token(api)
     expect_204(register(api, register_body()))  # warm-up: every function involved is running
     latencies = []
@@ -155,7 +156,7 @@ def test_smtp_outage_loses_nothing_and_sends_once(api):
     try:
         for _ in range(3):
             expect_204(api.patch(LOGIN, json={"username": user.username}))
-        # the scheduler keeps trying: attempts are recorded, nothing is lost (a connection
+        # the schedule keeps trying: attempts are recorded, nothing is lost (a connection
         # the pool kept open to the stopped sink first has to time out)
         deadline = time.monotonic() + 60
         while True:
@@ -212,7 +213,7 @@ def test_permanently_rejected_recipient_becomes_a_visible_dead_letter(api):
 
 
 def test_concurrent_email_instances_send_each_message_once(api):
-    """Several `email` invocations at once (two instances per function, plus the scheduler)
+    """Several `email` invocations at once (the schedule's and the test's)
     drain one outbox: every message reaches the sink exactly once."""
     address = f"bulk-{uniq()}@example.test"
     now = int(time.time())

@@ -117,12 +117,13 @@ def test_root_user_exists(api):
 
 
 def test_functions_inherit_the_test_configuration(api):
-    """The function processes cargo-lambda spawns see this backend's DATABASE_URL."""
+    """The function processes the emulator spawns see this backend's DATABASE_URL, and reach
+    its Runtime API on the internal address, never the public one."""
     proc = Path("/proc")
     if not proc.is_dir():
         pytest.skip("needs /proc")
     assert api.get("/health").status_code == 200
-    runtime_api = api.base + "/.rt/health"
+    internal = api.internal.removeprefix("http://")
     seen = []
     for entry in proc.iterdir():
         if not entry.name.isdigit():
@@ -132,9 +133,12 @@ def test_functions_inherit_the_test_configuration(api):
         except OSError:
             continue
         env = dict(item.split("=", 1) for item in raw.decode(errors="replace").split("\0") if "=" in item)
-        if env.get("AWS_LAMBDA_RUNTIME_API") == runtime_api:
+        if env.get("AWS_LAMBDA_FUNCTION_NAME") == "health" and env.get("DATA_DIR") == api.env["DATA_DIR"]:
             seen.append(env)
-    assert seen, f"no function process with AWS_LAMBDA_RUNTIME_API={runtime_api}"
+    assert seen, "no `health` process of this server"
+    for env in seen:
+        runtime_api = env["AWS_LAMBDA_RUNTIME_API"].removeprefix("http://")
+        assert runtime_api.startswith(internal + "/"), runtime_api
     for env in seen:
         for key in ("DATABASE_URL", "ROOT_EMAIL", "JWT_SECRET", "DATA_DIR", "PUBLIC_HOST", "RUST_LOG"):
             assert env.get(key) == api.env[key], key

@@ -2,8 +2,8 @@
 
 Each test runs a private server on a private MariaDB (started with local/harness.py's own
 code, so that it can be stopped and started again without disturbing the session's shared
-one), plus a private SMTP sink and the local scheduler that drives `email`, as `make run`
-has it.
+one), plus a private SMTP sink. The emulator invokes `email` after every commit that queues
+mail, and every second as the backstop.
 
 - /health answers within 2 s while the database is down (it used to wait out the pool's
   acquire timeout, about 20 s), with `db_ok` false and 500, and recovers by itself.
@@ -17,13 +17,11 @@ has it.
 from __future__ import annotations
 
 import secrets
-import subprocess
 import sys
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 import requests
@@ -65,15 +63,6 @@ def mariadb(tmp_path):
     service, port = harness.start_mariadb(base, password)
     yield PrivateMariaDb(service, port, password)
     service.stop()
-
-
-def start_scheduler(base: str, tmp: Path) -> subprocess.Popen:
-    log = open(tmp / "scheduler.log", "wb")
-    return subprocess.Popen(
-        [sys.executable, str(ROOT / "local" / "scheduler.py")],
-        env={"PATH": "/usr/bin:/bin", "SCHEDULER_TARGET": base},
-        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-    )
 
 
 def health(base: str) -> tuple[requests.Response, float]:
@@ -121,7 +110,7 @@ def test_health_answers_within_2s_while_the_database_is_down(tmp_path, mariadb):
 def test_email_across_a_database_outage_is_sent_once_and_resumes_within_seconds(tmp_path, mariadb):
     sink = SmtpSink(free_port(), delay=0.25)
     sink.start()
-    proc = scheduler = None
+    proc = None
     try:
         proc, base = start_stack(
             tmp_path,
@@ -132,7 +121,6 @@ def test_email_across_a_database_outage_is_sent_once_and_resumes_within_seconds(
             SMTP_SECURITY="none",
             EMAIL_RETRY_BASE="1",
         )
-        scheduler = start_scheduler(base, tmp_path)
         resp = requests.post(base + "/api/v1/auth/login", json={"username": "root", "password": ROOT_PASSWORD},
                              timeout=TIMEOUT)
         assert resp.status_code == 200, resp.text
@@ -191,12 +179,9 @@ def test_email_across_a_database_outage_is_sent_once_and_resumes_within_seconds(
         assert all(by_address[address] <= 1 for address in refused)
         # before: claimed messages waited out the 120 s lease
         assert last_arrival - restarted < 30, f"the last e-mail came {last_arrival - restarted:.0f}s after the restart"
-        log = (tmp_path / "cargo-lambda.log").read_text(errors="replace")
+        log = (tmp_path / "emulator.log").read_text(errors="replace")
         assert "not recorded, retrying" in log, "no send was in flight when the database stopped"
     finally:
-        if scheduler is not None:
-            scheduler.terminate()
-            scheduler.wait(15)
         if proc is not None:
             stop_server(proc)
         sink.stop()

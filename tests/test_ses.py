@@ -54,6 +54,8 @@ def ses_stack(tmp: Path, moto: str, root_email: str):
         AWS_ACCESS_KEY_ID="test",
         AWS_SECRET_ACCESS_KEY="test",
         AWS_REGION="us-east-1",
+        # only the test's own invocations deliver: no backstop schedule in between
+        EMAIL_SCHEDULE_SECONDS="3600",
     )
 
 

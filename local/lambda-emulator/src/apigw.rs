@@ -1,0 +1,511 @@
+//! API Gateway's part (HTTP API, payload format 2.0): the event a request becomes, the
+//! HTTP response a function's answer becomes, and the answers API Gateway gives by itself.
+
+use std::net::IpAddr;
+use std::time::SystemTime;
+
+use std::borrow::Cow;
+
+use aws_lambda_events::apigw::{
+    ApiGatewayV2httpRequestContext, ApiGatewayV2httpRequestContextHttpDescription,
+};
+use aws_lambda_events::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use aws_lambda_events::http::{StatusCode, Version, request};
+use aws_lambda_events::query_map::QueryMap;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use bytes::Bytes;
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::Value;
+
+use crate::ids;
+
+/// HTTP API's payload quota for a request body.
+pub const MAX_REQUEST_BODY: usize = 10 * 1024 * 1024;
+
+/// What an HTTP response is made of, before it meets the connection.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Answer {
+    /// API Gateway's own answers: `{"message": "..."}`.
+    pub fn gateway(status: StatusCode, message: &str) -> Self {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        Answer {
+            status,
+            headers,
+            body: Bytes::from(serde_json::json!({ "message": message }).to_string()),
+        }
+    }
+
+    pub fn internal_error() -> Self {
+        Self::gateway(StatusCode::BAD_GATEWAY, "Internal server error")
+    }
+
+    pub fn unavailable() -> Self {
+        Self::gateway(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
+    }
+
+    pub fn too_large() -> Self {
+        Self::gateway(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large")
+    }
+
+    pub fn not_found() -> Self {
+        Self::gateway(StatusCode::NOT_FOUND, "Not Found")
+    }
+
+    /// The Lambda service refused the invocation (here: the function's binary is missing).
+    pub fn invoke_refused() -> Self {
+        Self::gateway(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+    }
+}
+
+/// Who asked, and when: what the request line and body do not say.
+pub struct Origin<'a> {
+    pub source_ip: IpAddr,
+    pub request_id: &'a str,
+    pub now: SystemTime,
+}
+
+/// The event's top level as API Gateway sends it. The request context is
+/// `aws_lambda_events`' own type; the top level is spelled out because that crate's
+/// request type also carries fields of other payloads (`httpMethod`, `methodArn`, ...),
+/// which would reach the function as noise. The body is borrowed, not copied.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Event<'a> {
+    version: &'static str,
+    route_key: &'static str,
+    raw_path: &'a str,
+    raw_query_string: &'a str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    cookies: Vec<String>,
+    headers: JoinedHeaders<'a>,
+    #[serde(
+        skip_serializing_if = "QueryMap::is_empty",
+        serialize_with = "aws_lambda_events::query_map::serde::aws_api_gateway_v2::serialize_query_string_parameters"
+    )]
+    query_string_parameters: QueryMap,
+    request_context: ApiGatewayV2httpRequestContext,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    body: Option<Cow<'a, str>>,
+    is_base64_encoded: bool,
+}
+
+/// The event API Gateway sends for a request: `rawPath` exactly as received, cookies out of
+/// the headers, repeated headers and query parameters joined with commas, and a body that
+/// is not valid UTF-8 in base64 with `isBase64Encoded`.
+pub fn event(parts: &request::Parts, body: &[u8], origin: &Origin) -> serde_json::Result<Vec<u8>> {
+    let raw_path = parts.uri.path();
+    let raw_query = parts.uri.query().unwrap_or("");
+    let host = parts
+        .headers
+        .get(header::HOST)
+        .map(|h| String::from_utf8_lossy(h.as_bytes()).into_owned())
+        .or_else(|| parts.uri.authority().map(|a| a.to_string()))
+        .unwrap_or_else(|| "localhost".into());
+
+    let mut context = ApiGatewayV2httpRequestContext::default();
+    context.route_key = Some("$default".into());
+    context.account_id = Some(crate::lambda::ACCOUNT_ID.into());
+    context.stage = Some("$default".into());
+    context.request_id = Some(origin.request_id.to_string());
+    context.apiid = Some("local".into());
+    context.domain_prefix = Some(host.split('.').next().unwrap_or_default().to_string());
+    context.domain_name = Some(host);
+    context.time = Some(ids::clf_time(origin.now));
+    context.time_epoch = ids::epoch_ms(origin.now) as i64;
+    let mut http = ApiGatewayV2httpRequestContextHttpDescription::default();
+    http.method = parts.method.clone();
+    http.path = Some(raw_path.to_string());
+    http.protocol = Some(protocol(parts.version).into());
+    http.source_ip = Some(origin.source_ip.to_string());
+    http.user_agent = parts
+        .headers
+        .get(header::USER_AGENT)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    context.http = http;
+
+    let (body, is_base64_encoded) = match body.is_empty() {
+        true => (None, false),
+        false => match std::str::from_utf8(body) {
+            Ok(text) => (Some(Cow::Borrowed(text)), false),
+            Err(_) => (Some(Cow::Owned(BASE64.encode(body))), true),
+        },
+    };
+    let event = Event {
+        version: "2.0",
+        route_key: "$default",
+        raw_path,
+        raw_query_string: raw_query,
+        cookies: cookies(&parts.headers),
+        headers: JoinedHeaders(&parts.headers),
+        query_string_parameters: raw_query.parse::<QueryMap>().unwrap_or_default(),
+        request_context: context,
+        body,
+        is_base64_encoded,
+    };
+    let mut out =
+        Vec::with_capacity(1024 + event.body.as_ref().map_or(0, |b| b.len() + b.len() / 8));
+    serde_json::to_writer(&mut out, &event)?;
+    Ok(out)
+}
+
+fn protocol(version: Version) -> &'static str {
+    match version {
+        Version::HTTP_09 => "HTTP/0.9",
+        Version::HTTP_10 => "HTTP/1.0",
+        Version::HTTP_2 => "HTTP/2.0",
+        Version::HTTP_3 => "HTTP/3.0",
+        _ => "HTTP/1.1",
+    }
+}
+
+/// `Cookie` headers become the `cookies` list, one entry per cookie.
+fn cookies(headers: &HeaderMap) -> Vec<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .flat_map(|v| {
+            String::from_utf8_lossy(v.as_bytes())
+                .split(';')
+                .map(|c| c.trim().to_string())
+                .filter(|c| !c.is_empty())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// One value per header name (names are lower case already), repeated headers joined with
+/// commas; the cookies travel apart. Bytes that are not UTF-8 arrive as U+FFFD.
+struct JoinedHeaders<'a>(&'a HeaderMap);
+
+impl Serialize for JoinedHeaders<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let headers = self.0;
+        let mut map = serializer.serialize_map(None)?;
+        for name in headers.keys() {
+            if name == header::COOKIE {
+                continue;
+            }
+            let mut values = headers.get_all(name).iter();
+            let first = values.next().map(|v| String::from_utf8_lossy(v.as_bytes()));
+            let mut text = first.unwrap_or_default();
+            for more in values {
+                let joined = text.to_mut();
+                joined.push(',');
+                joined.push_str(&String::from_utf8_lossy(more.as_bytes()));
+            }
+            map.serialize_entry(name.as_str(), &text)?;
+        }
+        map.end()
+    }
+}
+
+/// Headers a function may not set: the connection's framing is the gateway's business.
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "content-length"
+            | "transfer-encoding"
+            | "connection"
+            | "keep-alive"
+            | "upgrade"
+            | "te"
+            | "trailer"
+            | "proxy-connection"
+    )
+}
+
+/// A function's answer as API Gateway maps it (payload format 2.0): an object with a
+/// `statusCode` is a response (headers, `multiValueHeaders`, `cookies` as `Set-Cookie`,
+/// a base64 body decoded); any other JSON value is a 200 `application/json` whose body is
+/// that JSON (a JSON string: its text). `Err` says why the answer is malformed (→ 502).
+pub fn response(payload: Bytes) -> Result<Answer, String> {
+    let value: Value =
+        serde_json::from_slice(&payload).map_err(|e| format!("the answer is not JSON: {e}"))?;
+    let Value::Object(mut object) = value else {
+        return Ok(plain(match value {
+            Value::String(text) => Bytes::from(text),
+            _ => payload,
+        }));
+    };
+    let Some(status) = object.remove("statusCode") else {
+        return Ok(plain(payload));
+    };
+    let status = status
+        .as_u64()
+        .or_else(|| status.as_str().and_then(|s| s.parse().ok()))
+        .and_then(|code| u16::try_from(code).ok())
+        .and_then(|code| StatusCode::from_u16(code).ok())
+        .filter(|s| s.as_u16() >= 100)
+        .ok_or_else(|| format!("statusCode {status} is no HTTP status"))?;
+
+    let mut headers = HeaderMap::new();
+    if let Some(Value::Object(map)) = object.remove("multiValueHeaders") {
+        for (name, values) in map {
+            for value in values.as_array().into_iter().flatten() {
+                append(&mut headers, &name, value)?;
+            }
+        }
+    }
+    if let Some(Value::Object(map)) = object.remove("headers") {
+        for (name, value) in map {
+            let name_ok = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| format!("bad header name {name:?}"))?;
+            headers.remove(&name_ok);
+            append(&mut headers, &name, &value)?;
+        }
+    }
+    if let Some(Value::Array(cookies)) = object.remove("cookies") {
+        for cookie in cookies {
+            append(&mut headers, "set-cookie", &cookie)?;
+        }
+    }
+
+    let base64 = matches!(object.get("isBase64Encoded"), Some(Value::Bool(true)));
+    let body = match object.remove("body") {
+        None | Some(Value::Null) => Bytes::new(),
+        Some(Value::String(text)) if base64 => Bytes::from(
+            BASE64
+                .decode(text.as_bytes())
+                .map_err(|e| format!("isBase64Encoded, but the body is not base64: {e}"))?,
+        ),
+        Some(Value::String(text)) => Bytes::from(text),
+        Some(other) => return Err(format!("the body is not a string but {other}")),
+    };
+    Ok(Answer {
+        status,
+        headers,
+        body,
+    })
+}
+
+fn append(headers: &mut HeaderMap, name: &str, value: &Value) -> Result<(), String> {
+    let name =
+        HeaderName::from_bytes(name.as_bytes()).map_err(|_| format!("bad header name {name:?}"))?;
+    if is_hop_by_hop(&name) {
+        return Ok(());
+    }
+    let text = match value {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        Value::Bool(b) => b.to_string(),
+        Value::Null => return Ok(()),
+        other => return Err(format!("header {name}: {other} is no header value")),
+    };
+    let value =
+        HeaderValue::from_str(&text).map_err(|_| format!("header {name}: bad value {text:?}"))?;
+    headers.append(name, value);
+    Ok(())
+}
+
+fn plain(body: Bytes) -> Answer {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Answer {
+        status: StatusCode::OK,
+        headers,
+        body,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_lambda_events::http::Request;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    fn build(request: Request<()>, body: &[u8]) -> Value {
+        let (parts, ()) = request.into_parts();
+        let origin = Origin {
+            source_ip: "203.0.113.7".parse().unwrap(),
+            request_id: "req-1",
+            now: UNIX_EPOCH + Duration::from_millis(1_583_348_638_390),
+        };
+        serde_json::from_slice(&event(&parts, body, &origin).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn the_event_is_filled_as_api_gateway_fills_it() {
+        let request = Request::post("////api/v1/form?b=2&a=1&a=x%20y")
+            .header("Host", "api.example.com")
+            .header("User-Agent", "probe/1")
+            .header("Accept", "text/html")
+            .header("accept", "application/json")
+            .header("Cookie", "a=1; b=2")
+            .header("cookie", "c=3")
+            .header("X-Empty", "")
+            .body(())
+            .unwrap();
+        let e = build(request, br#"{"x":1}"#);
+        assert_eq!(e["version"], "2.0");
+        assert_eq!(e["routeKey"], "$default");
+        assert_eq!(e["rawPath"], "////api/v1/form");
+        assert_eq!(e["rawQueryString"], "b=2&a=1&a=x%20y");
+        assert_eq!(e["queryStringParameters"]["a"], "1,x y");
+        assert_eq!(e["queryStringParameters"]["b"], "2");
+        assert_eq!(e["cookies"], serde_json::json!(["a=1", "b=2", "c=3"]));
+        assert_eq!(e["headers"]["accept"], "text/html,application/json");
+        assert_eq!(e["headers"]["host"], "api.example.com");
+        assert_eq!(e["headers"]["x-empty"], "");
+        assert!(e["headers"].get("cookie").is_none());
+        assert_eq!(e["body"], r#"{"x":1}"#);
+        assert_eq!(e["isBase64Encoded"], false);
+        let c = &e["requestContext"];
+        assert_eq!(c["accountId"], crate::lambda::ACCOUNT_ID);
+        assert_eq!(c["apiId"], "local");
+        assert_eq!(c["domainName"], "api.example.com");
+        assert_eq!(c["domainPrefix"], "api");
+        assert_eq!(c["requestId"], "req-1");
+        assert_eq!(c["routeKey"], "$default");
+        assert_eq!(c["stage"], "$default");
+        assert_eq!(c["time"], "04/Mar/2020:19:03:58 +0000");
+        assert_eq!(c["timeEpoch"], 1_583_348_638_390_i64);
+        assert_eq!(c["http"]["method"], "POST");
+        assert_eq!(c["http"]["path"], "////api/v1/form");
+        assert_eq!(c["http"]["protocol"], "HTTP/1.1");
+        assert_eq!(c["http"]["sourceIp"], "203.0.113.7");
+        assert_eq!(c["http"]["userAgent"], "probe/1");
+    }
+
+    #[test]
+    fn bodies_that_are_not_utf8_travel_in_base64_and_empty_ones_not_at_all() {
+        let e = build(Request::post("/a").body(()).unwrap(), &[0xff, 0x00, 0x80]);
+        assert_eq!(e["isBase64Encoded"], true);
+        assert_eq!(e["body"], "/wCA");
+        let e = build(Request::get("/a").body(()).unwrap(), b"");
+        assert!(e.get("body").is_none());
+        assert!(e.get("cookies").is_none());
+        assert!(e.get("queryStringParameters").is_none());
+        assert_eq!(e["rawQueryString"], "");
+    }
+
+    #[test]
+    fn the_event_reads_back_as_an_http_api_request_and_nothing_else() {
+        let request = Request::put("//health?x=1&x=2")
+            .header("host", "h")
+            .header("cookie", "a=1")
+            .body(())
+            .unwrap();
+        let e = build(request, b"body");
+        // Only the fields API Gateway sends.
+        let keys: Vec<&str> = e.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "body",
+                "cookies",
+                "headers",
+                "isBase64Encoded",
+                "queryStringParameters",
+                "rawPath",
+                "rawQueryString",
+                "requestContext",
+                "routeKey",
+                "version"
+            ]
+        );
+        // lambda_http tries REST (v1) first: the event must not pass for one.
+        let v1: Result<aws_lambda_events::apigw::ApiGatewayProxyRequest, _> =
+            serde_json::from_value(e.clone());
+        assert!(v1.is_err());
+        let v2: aws_lambda_events::apigw::ApiGatewayV2httpRequest =
+            serde_json::from_value(e).unwrap();
+        assert_eq!(v2.raw_path.as_deref(), Some("//health"));
+        assert_eq!(v2.raw_query_string.as_deref(), Some("x=1&x=2"));
+        assert_eq!(v2.query_string_parameters.all("x"), Some(vec!["1", "2"]));
+        assert_eq!(v2.cookies, Some(vec!["a=1".to_string()]));
+        assert_eq!(v2.headers["host"], "h");
+        assert_eq!(v2.body.as_deref(), Some("body"));
+        assert_eq!(
+            v2.request_context.http.method,
+            aws_lambda_events::http::Method::PUT
+        );
+        assert_eq!(
+            v2.request_context.http.source_ip.as_deref(),
+            Some("203.0.113.7")
+        );
+    }
+
+    fn answer(payload: &str) -> Answer {
+        response(Bytes::from(payload.to_string())).unwrap()
+    }
+
+    #[test]
+    fn a_response_object_maps_back() {
+        let a = answer(
+            r#"{"statusCode":201,"headers":{"content-type":"text/plain","x-n":5,"content-length":"999"},
+                "multiValueHeaders":{"x-m":["1","2"]},"cookies":["a=1; Path=/","b=2"],
+                "body":"hi","isBase64Encoded":false}"#,
+        );
+        assert_eq!(a.status, StatusCode::CREATED);
+        assert_eq!(a.headers["content-type"], "text/plain");
+        assert_eq!(a.headers["x-n"], "5");
+        assert!(a.headers.get("content-length").is_none());
+        let multi: Vec<_> = a.headers.get_all("x-m").iter().collect();
+        assert_eq!(multi, ["1", "2"]);
+        let cookies: Vec<_> = a.headers.get_all("set-cookie").iter().collect();
+        assert_eq!(cookies, ["a=1; Path=/", "b=2"]);
+        assert_eq!(a.body, "hi");
+    }
+
+    #[test]
+    fn base64_bodies_are_decoded() {
+        let a = answer(r#"{"statusCode":200,"body":"/wCA","isBase64Encoded":true}"#);
+        assert_eq!(&a.body[..], &[0xff, 0x00, 0x80]);
+        let a = answer(r#"{"statusCode":204}"#);
+        assert_eq!(a.status, StatusCode::NO_CONTENT);
+        assert!(a.body.is_empty());
+    }
+
+    #[test]
+    fn json_without_a_status_code_is_a_200_with_that_json() {
+        let a = answer(r#"{"hello":"world"}"#);
+        assert_eq!(a.status, StatusCode::OK);
+        assert_eq!(a.headers["content-type"], "application/json");
+        assert_eq!(a.body, r#"{"hello":"world"}"#);
+        assert_eq!(answer(r#""Hello from Lambda!""#).body, "Hello from Lambda!");
+        assert_eq!(answer("[1,2]").body, "[1,2]");
+        assert_eq!(answer("null").body, "null");
+    }
+
+    #[test]
+    fn malformed_answers_are_refused() {
+        for payload in [
+            "not json",
+            r#"{"statusCode":"abc"}"#,
+            r#"{"statusCode":99}"#,
+            r#"{"statusCode":1000}"#,
+            r#"{"statusCode":200,"body":{"a":1}}"#,
+            r#"{"statusCode":200,"body":"!!","isBase64Encoded":true}"#,
+            r#"{"statusCode":200,"headers":{"bad name":"x"}}"#,
+            r#"{"statusCode":200,"headers":{"x":"a\nb"}}"#,
+        ] {
+            assert!(response(Bytes::from(payload)).is_err(), "{payload}");
+        }
+    }
+
+    #[test]
+    fn gateway_answers() {
+        let a = Answer::internal_error();
+        assert_eq!(a.status, StatusCode::BAD_GATEWAY);
+        assert_eq!(a.body, r#"{"message":"Internal server error"}"#);
+        assert_eq!(
+            Answer::unavailable().body,
+            r#"{"message":"Service Unavailable"}"#
+        );
+        assert_eq!(Answer::too_large().status, StatusCode::PAYLOAD_TOO_LARGE);
+    }
+}

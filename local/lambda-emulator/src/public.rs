@@ -1,0 +1,263 @@
+//! The public listener: API Gateway in front of the functions. Only the route table's
+//! paths are served (anything else goes where the table's catch-all says); the Runtime
+//! and Invoke APIs are not reachable here.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use aws_lambda_events::http::header::{CONTENT_LENGTH, EXPECT, HeaderValue};
+use aws_lambda_events::http::{Method, StatusCode};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+
+use crate::apigw::{self, Answer, MAX_REQUEST_BODY};
+use crate::body::{self, BodyError};
+use crate::ids;
+use crate::lambda::{Invocation, Outcome, Service};
+use crate::routes::{Route, RouteTable};
+use crate::server::Reply;
+
+/// What is drained of a refused body at most, so that the client reads the 413.
+const DRAIN_BYTES: usize = 32 * 1024 * 1024;
+const DRAIN_TIME: Duration = Duration::from_secs(5);
+
+/// Logged (never sent) for a request whose client went away first.
+const CLIENT_CLOSED: StatusCode = match StatusCode::from_u16(499) {
+    Ok(status) => status,
+    Err(_) => StatusCode::BAD_REQUEST,
+};
+
+pub struct Gateway {
+    pub routes: RouteTable,
+    pub service: Arc<Service>,
+}
+
+/// An answer, and for the log why the gateway gave it (when the function did not).
+struct Handled {
+    answer: Answer,
+    error: Option<String>,
+}
+
+impl Handled {
+    fn function(answer: Answer) -> Self {
+        Handled {
+            answer,
+            error: None,
+        }
+    }
+
+    fn gateway(answer: Answer, error: impl Into<String>) -> Self {
+        Handled {
+            answer,
+            error: Some(error.into()),
+        }
+    }
+}
+
+impl Gateway {
+    pub async fn handle(self: Arc<Self>, request: Request<Incoming>, peer: SocketAddr) -> Reply {
+        let now = SystemTime::now();
+        let route = self.routes.find(request.uri().path()).cloned();
+        // Logs the request when it ends, even if the client goes away first.
+        let mut log = RequestLog {
+            request_id: ids::request_id(),
+            method: request.method().clone(),
+            path: request.uri().path().to_string(),
+            route,
+            started: Instant::now(),
+            peer,
+            done: false,
+        };
+        let handled = match &log.route {
+            None => Handled::gateway(Answer::not_found(), "no route"),
+            Some(route) => {
+                self.invoke(route, request, peer, &log.request_id, now, log.started)
+                    .await
+            }
+        };
+        let Handled { answer, error } = handled;
+        log.finish(answer.status, answer.body.len(), error.as_deref());
+        let mut response = Response::new(Full::new(answer.body));
+        *response.status_mut() = answer.status;
+        *response.headers_mut() = answer.headers;
+        if let Ok(id) = HeaderValue::from_str(&log.request_id) {
+            response.headers_mut().insert("apigw-requestid", id);
+        }
+        response
+    }
+
+    async fn invoke(
+        &self,
+        route: &Route,
+        request: Request<Incoming>,
+        peer: SocketAddr,
+        request_id: &str,
+        now: SystemTime,
+        started: Instant,
+    ) -> Handled {
+        let Some(function) = self.service.function(&route.function) else {
+            return Handled::gateway(
+                Answer::invoke_refused(),
+                format!(
+                    "no binary for function {} in the bin directory",
+                    route.function
+                ),
+            );
+        };
+        let (parts, incoming) = request.into_parts();
+        let declared = parts
+            .headers
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > MAX_REQUEST_BODY as u64) {
+            // A client that waits for `100 Continue` sends nothing more: nothing to drain.
+            if !parts.headers.contains_key(EXPECT) {
+                tokio::spawn(body::drain(incoming, DRAIN_BYTES, DRAIN_TIME));
+            }
+            return Handled::gateway(Answer::too_large(), "request body over 10 MB");
+        }
+        let body = match body::read(incoming, MAX_REQUEST_BODY, declared).await {
+            Ok(body) => body,
+            Err(BodyError::TooLarge(rest)) => {
+                tokio::spawn(body::drain(rest, DRAIN_BYTES, DRAIN_TIME));
+                return Handled::gateway(Answer::too_large(), "request body over 10 MB");
+            }
+            Err(BodyError::Broken(e)) => {
+                return Handled::gateway(
+                    Answer::gateway(StatusCode::BAD_REQUEST, "Bad Request"),
+                    format!("could not read the request body: {e}"),
+                );
+            }
+        };
+        let body_len = body.len();
+        let request_id_owned = request_id.to_string();
+        let build = move || {
+            let origin = apigw::Origin {
+                source_ip: peer.ip(),
+                request_id: &request_id_owned,
+                now,
+            };
+            apigw::event(&parts, &body, &origin)
+        };
+        let event = match off_the_loop(body_len, build).await {
+            Ok(event) => bytes::Bytes::from(event),
+            Err(e) => {
+                return Handled::gateway(
+                    Answer::internal_error(),
+                    format!("cannot build the event: {e}"),
+                );
+            }
+        };
+        let deadline = started + function.timeout;
+        let (invocation, outcome) =
+            Invocation::request_response(event, request_id.to_string(), deadline);
+        function.invoke(invocation);
+        match tokio::time::timeout_at(deadline.into(), outcome).await {
+            Err(_) => Handled::gateway(
+                Answer::unavailable(),
+                format!(
+                    "the function did not answer within {} s",
+                    function.timeout.as_secs_f64()
+                ),
+            ),
+            Ok(Err(_)) => Handled::gateway(Answer::internal_error(), "the invocation was dropped"),
+            Ok(Ok(Outcome::Response(payload))) => {
+                match off_the_loop(payload.len(), move || apigw::response(payload)).await {
+                    Ok(answer) => Handled::function(answer),
+                    Err(why) => Handled::gateway(
+                        Answer::internal_error(),
+                        format!("malformed function response: {why}"),
+                    ),
+                }
+            }
+            Ok(Ok(Outcome::FunctionError {
+                error_type,
+                payload,
+            })) => Handled::gateway(
+                Answer::internal_error(),
+                format!(
+                    "function error {error_type}: {}",
+                    String::from_utf8_lossy(&payload[..payload.len().min(500)])
+                ),
+            ),
+            Ok(Ok(Outcome::Failed { error_type, reason })) => {
+                Handled::gateway(Answer::internal_error(), format!("{error_type}: {reason}"))
+            }
+            Ok(Ok(Outcome::TimedOut)) => Handled::gateway(
+                Answer::unavailable(),
+                format!(
+                    "the function did not answer within {} s",
+                    function.timeout.as_secs_f64()
+                ),
+            ),
+        }
+    }
+}
+
+/// One line per request; the path without its query (links carry tokens).
+/// Bodies from this size on are converted on a blocking thread, so that a few megabytes of
+/// JSON do not hold up every other request of the event loop.
+const LARGE: usize = 128 * 1024;
+
+async fn off_the_loop<T: Send + 'static>(
+    size: usize,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    if size < LARGE {
+        return work();
+    }
+    match tokio::task::spawn_blocking(work).await {
+        Ok(done) => done,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
+
+struct RequestLog {
+    request_id: String,
+    method: Method,
+    path: String,
+    route: Option<Route>,
+    started: Instant,
+    peer: SocketAddr,
+    done: bool,
+}
+
+impl RequestLog {
+    fn finish(&mut self, status: StatusCode, bytes: usize, error: Option<&str>) {
+        self.done = true;
+        let ms = (self.started.elapsed().as_secs_f64() * 1e6).round() / 1e3;
+        let status = status.as_u16();
+        tracing::info!(
+            r#type = "request",
+            request_id = self.request_id,
+            method = %self.method,
+            path = self.path,
+            route = self.route.as_ref().map(|r| &*r.key),
+            function = self.route.as_ref().map(|r| &*r.function),
+            status,
+            ms,
+            bytes,
+            source_ip = %self.peer.ip(),
+            error,
+            "{} {} {status} {ms} ms",
+            self.method,
+            self.path,
+        );
+    }
+}
+
+impl Drop for RequestLog {
+    fn drop(&mut self) {
+        if !self.done {
+            // nginx's number for it: the client closed the connection before the answer.
+            self.finish(
+                CLIENT_CLOSED,
+                0,
+                Some("the client went away before the answer"),
+            );
+        }
+    }
+}

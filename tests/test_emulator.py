@@ -1,0 +1,100 @@
+"""The project's emulator in front of the real functions, as a client sees it (its own
+crash, timeout, size and integrity tests run in Rust: `cargo test -p lambda-emulator`).
+
+- a body that is not UTF-8 reaches the function (base64 in the event) and gets the
+  function's JSON 400, not an emulator error;
+- any run of leading slashes routes like one;
+- no CORS headers, whatever the Origin;
+- the Runtime and Invoke APIs do not exist on the public address: their paths are ordinary
+  unknown paths (the HTML 404 page);
+- a commit that queues e-mail invokes `email` through the Invoke API: delivered with no
+  poller and no schedule running.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import requests
+
+from authhelpers import LOGIN, REGISTER, auth, expect_204, expect_message, register_body
+from conftest import TIMEOUT, start_stack, stop_server
+
+JSON = {"Content-Type": "application/json"}
+
+
+def test_a_body_that_is_not_utf8_gets_the_function_s_400(api):
+    resp = api.post(LOGIN, data=b'{"username": "\xff\xfe", "password": "x"}', headers=JSON)
+    assert resp.status_code == 400, resp.text
+    assert resp.headers["Content-Type"] == "application/json"
+    assert resp.json()["message"].startswith("Failed to decode JSON object")
+
+
+def test_a_binary_body_on_a_page_gets_the_page_s_answer(api):
+    resp = api.post("/reset-password", data=b"\xff\x00\xfe", headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert resp.status_code == 422 and resp.headers["Content-Type"].startswith("text/html"), resp.text[:300]
+
+
+@pytest.mark.parametrize("slashes", [4, 7])
+def test_many_leading_slashes_route_like_one(api, slashes):
+    resp = api.get("/" * slashes + "api/v1/auth/login")
+    expect_message(resp, 401, "Missing Authorization Header")
+    assert api.get("/" * slashes + "health").status_code == 200
+
+
+@pytest.mark.parametrize("method, path", [("GET", "/health"), ("POST", LOGIN), ("OPTIONS", LOGIN), ("GET", "/nope")])
+def test_no_cors_headers(api, method, path):
+    resp = api.request(method, path, headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"})
+    assert not [h for h in resp.headers if h.lower().startswith("access-control-")], dict(resp.headers)
+
+
+def test_options_reaches_the_function(api):
+    # no emulator-made preflight answer: the function says the method is not allowed
+    expect_message(api.request("OPTIONS", LOGIN), 405, "The method is not allowed for the requested URL.")
+
+
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("POST", "/2015-03-31/functions/email/invocations"),
+        ("GET", "/2018-06-01/runtime/invocation/next"),
+        ("GET", "/.rt/auth-login/2018-06-01/runtime/invocation/next"),
+        ("GET", "/health/2018-06-01/runtime/invocation/next"),
+    ],
+)
+def test_lambda_apis_are_unknown_paths_on_the_public_address(api, method, path):
+    started = time.monotonic()
+    resp = api.request(method, path, json={"dismiss_dead": []}, timeout=10)
+    assert time.monotonic() - started < 5, "answered like a long poll"
+    assert resp.status_code == 404, resp.text[:300]
+    assert resp.headers["Content-Type"].startswith("text/html")
+    assert "Not Found" in resp.text
+
+
+def test_the_invoke_api_answers_on_the_internal_address(api):
+    resp = requests.post(f"{api.internal}/2015-03-31/functions/cleanup/invocations", json={}, timeout=TIMEOUT)
+    assert resp.status_code == 200 and set(resp.json()) == {"revoked_tokens", "delivered_emails"}, resp.text
+    resp = requests.post(f"{api.internal}/2015-03-31/functions/nope/invocations", json={}, timeout=TIMEOUT)
+    assert resp.status_code == 404, resp.text
+
+
+def test_a_commit_invokes_email_with_no_poller_and_no_schedule(tmp_path, smtp_sink):
+    proc, base = start_stack(
+        tmp_path,
+        ROOT_PASSWORD="root-pw",
+        SMTP_HOST="127.0.0.1",
+        SMTP_PORT=str(smtp_sink.port),
+        SMTP_SECURITY="none",
+        EMAIL_SCHEDULE_SECONDS="3600",
+    )
+    try:
+        token = requests.post(base + LOGIN, json={"username": "root", "password": "root-pw"},
+                              timeout=TIMEOUT).json()["access_token"]
+        body = register_body()
+        expect_204(requests.post(base + REGISTER, json=body, headers=auth(token), timeout=TIMEOUT))
+        answered = time.monotonic()
+        (received,) = smtp_sink.wait_for(body["email"], timeout=10)
+        print(f"e-mail at the sink {1000 * (received.at - answered):.0f} ms after the 204")
+    finally:
+        stop_server(proc)
