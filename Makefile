@@ -23,7 +23,11 @@ PYTHON ?= python3
 VENV := .venv
 CARGO_LAMBDA_VERSION := 1.9.2
 # Everything `make run` and `make test` need from PyPI, pinned; one project-local venv.
-PY_DEPS := cargo-lambda==$(CARGO_LAMBDA_VERSION) pytest==9.2.0 requests==2.34.2 PyMySQL==1.2.4 PyJWT==2.15.1 aiosmtpd==1.4.6 moto[server]==5.2.5 boto3==1.44.5 selenium==4.51.0 PyYAML==6.0.4
+PY_DEPS := cargo-lambda==$(CARGO_LAMBDA_VERSION) pytest==9.2.0 requests==2.34.2 PyMySQL==1.2.4 PyJWT==2.15.1 passlib==1.7.4 aiosmtpd==1.4.6 moto[server]==5.2.5 boto3==1.44.5 selenium==4.51.0 PyYAML==6.0.4
+# The Flask service's link library for tests/test_flask_import.py, in a directory of its own
+# (tests/flask_legacy.py runs with it on PYTHONPATH): 1.1.0 is what the old service ran, and
+# the venv's Flask (via moto[server]) needs itsdangerous 2.
+LEGACY_PY_DEPS := itsdangerous==1.1.0
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 # cfn-lint and the SAM CLI for `make validate`, pinned, in a venv of their own: aws-sam-cli
 # pins boto3 and friends, which would clash with the pins above.
@@ -58,6 +62,11 @@ venv:
 	  echo "==> installing into $(VENV): $(PY_DEPS)"
 	  $(VENV)/bin/python -m pip install --quiet --disable-pip-version-check $(PY_DEPS)
 	  echo "$(PY_DEPS)" > $(VENV)/.installed
+	fi
+	if [ "$$(cat $(VENV)/flask-legacy/.installed 2>/dev/null)" != "$(LEGACY_PY_DEPS)" ]; then
+	  echo "==> installing into $(VENV)/flask-legacy: $(LEGACY_PY_DEPS)"
+	  $(VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps --upgrade --target $(VENV)/flask-legacy $(LEGACY_PY_DEPS)
+	  echo "$(LEGACY_PY_DEPS)" > $(VENV)/flask-legacy/.installed
 	fi
 
 # --- Rust -----------------------------------------------------------------------------------
@@ -146,6 +155,16 @@ run: build
 	echo
 	exec target/debug/lambda-emulator --bin-dir target/debug --listen 127.0.0.1:$(PORT)
 
+# --- make import-flask FROM=mysql://user:password@host:3306/olddb -------------------------
+# Copies the Flask service's database into the configured one (DATABASE_URL / MYSQL_*, from
+# the environment or .env), read only on the old side; README, "Moving from the Flask
+# deployment". IMPORT_FLAGS=--allow-non-empty to import into a database that holds data.
+.PHONY: import-flask
+import-flask:
+	if [ -z "$(FROM)" ]; then echo "usage: make import-flask FROM=mysql://user:password@host:3306/database"; exit 2; fi
+	cargo build --release -p migrate
+	target/release/migrate --import-flask '$(FROM)' $(IMPORT_FLAGS)
+
 # --- make serve -----------------------------------------------------------------------------
 # Self-hosting without Docker (what compose's `functions` container runs): release binaries
 # under the emulator, configuration from the environment and .env; LISTEN to change where.
@@ -196,9 +215,11 @@ e2e: system-packages venv build
 	  $(VENV)/bin/python -m pytest tests/test_e2e.py -q -rA
 
 # --- make bench -----------------------------------------------------------------------------
-# Release binaries and the argon2 example are built first, so nothing compiles while a clock
-# runs; wrk (Debian) is the load generator, nginx (Debian) the proxy of the `· nginx` rows.
-# About 10 minutes after the build; writes target/bench/bench.{txt,json} (README.md).
+# Release binaries (the functions and the emulator they run under) and the argon2 example are
+# built first, so nothing compiles while a clock runs; wrk (Debian) is the load generator,
+# nginx (Debian) the proxy of the `· nginx` rows, the venv's cargo-lambda the runtime of the
+# `· cargo-lambda` comparison rows. About 12 minutes after the build; writes
+# target/bench/bench.{txt,json} (README.md).
 bench: system-packages venv
 	missing=()
 	PATH="$$PATH:/usr/sbin:/sbin"

@@ -82,7 +82,8 @@ pub fn parse_cents(text: &str) -> Result<i64, AmountError> {
 }
 
 /// `12399` → `"123.99"`, `-5` → `"-0.05"`.
-pub fn format_cents(cents: i64) -> String {
+pub fn format_cents(cents: impl Into<i128>) -> String {
+    let cents: i128 = cents.into();
     let sign = if cents < 0 { "-" } else { "" };
     let abs = cents.unsigned_abs();
     format!("{sign}{}.{:02}", abs / 100, abs % 100)

@@ -11,10 +11,11 @@ use crate::db::now;
 use crate::email_templates::{self, Recipient, RenderedEmail};
 use crate::http::ApiError;
 use crate::jwt::{Claims, TokenError, TokenType};
+use crate::legacy::ItsDangerousError;
 use crate::links::{self, LinkError, PasswordLink, PasswordLinkKind};
 use crate::users::{self, NewUser, User};
 use crate::validate::{Input, normalize_email, schema_error};
-use crate::{outbox, passwords};
+use crate::{flask_import, outbox, passwords};
 
 /// Passwords longer than this are refused before hashing, to bound the work one request
 /// can ask for.
@@ -136,12 +137,19 @@ pub async fn login(state: &AppState, body: &Map<String, Value>) -> Result<TokenP
         return Err(ApiError::BadRequest("Your password is not set".into()));
     }
     let stored = user.as_ref().and_then(|u| u.password_hash.clone());
-    let matches = passwords::verify(password.clone(), stored).await?;
+    // Every login asks, known user or not: the answer decides what the check costs.
+    let legacy = flask_import::came_from_flask(&state.db.pool).await?;
+    let check = passwords::verify_login(password.clone(), stored.clone(), legacy).await?;
     match user {
-        Some(user) if matches && !password.is_empty() => Ok(TokenPair {
-            access_token: issue(state, &user.username, TokenType::Access)?,
-            refresh_token: issue(state, &user.username, TokenType::Refresh)?,
-        }),
+        Some(user) if check.matches && !password.is_empty() => {
+            if let (Some(new_hash), Some(old_hash)) = (&check.upgraded_hash, &stored) {
+                users::upgrade_password_hash(&state.db.pool, user.id, old_hash, new_hash).await?;
+            }
+            Ok(TokenPair {
+                access_token: issue(state, &user.username, TokenType::Access)?,
+                refresh_token: issue(state, &user.username, TokenType::Refresh)?,
+            })
+        }
         _ => Err(ApiError::Unauthorized("Invalid credentials".into())),
     }
 }
@@ -463,10 +471,11 @@ pub async fn check_password_link(
     token: Option<&str>,
 ) -> Result<(User, PasswordLink), PasswordPageError> {
     let refuse = |r| Err(PasswordPageError::Refused(r));
-    let link = match state.links.verify_password(token.unwrap_or_default()) {
+    let token = token.unwrap_or_default();
+    let link = match state.links.verify_password(token) {
         Ok(link) => link,
         Err(LinkError::Missing) => return refuse(LinkRefusal::Missing),
-        Err(LinkError::Invalid) => return refuse(LinkRefusal::Invalid),
+        Err(LinkError::Invalid) => legacy_password_link(state, token).await?,
     };
     let Some(user) = users::find_by_id(&state.db.pool, link.user_id).await? else {
         return refuse(LinkRefusal::Invalid);
@@ -482,6 +491,34 @@ pub async fn check_password_link(
         return refuse(LinkRefusal::Expired);
     }
     Ok((user, link))
+}
+
+/// A link e-mailed by the Flask service, as one of ours (a reset link for the counter it
+/// names), on deployments imported from it; refused as invalid everywhere else.
+async fn legacy_password_link(
+    state: &AppState,
+    token: &str,
+) -> Result<PasswordLink, PasswordPageError> {
+    let invalid = || PasswordPageError::Refused(LinkRefusal::Invalid);
+    if !flask_import::came_from_flask(&state.db.pool).await? {
+        return Err(invalid());
+    }
+    let old = state
+        .links
+        .verify_legacy_password(token, state.config.pw_reset_window, now())
+        .map_err(|e| match e {
+            ItsDangerousError::Expired => PasswordPageError::Refused(LinkRefusal::Expired),
+            ItsDangerousError::BadSignature => invalid(),
+        })?;
+    let user = users::find_by_username(&state.db.pool, &old.username)
+        .await?
+        .ok_or_else(invalid)?;
+    Ok(PasswordLink {
+        user_id: user.id,
+        counter: old.token_id,
+        kind: PasswordLinkKind::Reset,
+        issued_at: old.issued_at,
+    })
 }
 
 /// `POST /reset-password`: sets the password if the link is still the user's current one

@@ -13,9 +13,9 @@ use crate::db::{DbError, now};
 use crate::email_templates::{self, FieldChange, FormDetails, Person, Recipient};
 use crate::http::ApiError;
 use crate::links::{LinkError, ResolveLink};
-use crate::outbox;
 use crate::users::{self, User};
 use crate::validate::{Input, schema_error};
+use crate::{flask_import, outbox};
 
 /// The last second of year 9999.
 const MAX_TIME: i64 = 253_402_300_799;
@@ -592,23 +592,42 @@ pub async fn resolve_from_link(
     base: &LinkBase,
     token: Option<&str>,
 ) -> Result<(Form, User), ResolveLinkError> {
-    let link = state
-        .links
-        .verify_resolve(token.unwrap_or_default())
-        .map_err(|e| {
-            ResolveLinkError::Link(match e {
-                LinkError::Missing => ResolveLinkRefusal::Missing,
-                LinkError::Invalid => ResolveLinkRefusal::Invalid,
-            })
-        })?;
-    let admin = users::find_by_id(&state.db.pool, link.admin_id)
-        .await
-        .map_err(|e| ResolveLinkError::Resolve(e.into()))?
-        .ok_or(ResolveLinkError::Link(ResolveLinkRefusal::AdminGone))?;
+    let token = token.unwrap_or_default();
+    let internal = |e: DbError| ResolveLinkError::Resolve(e.into());
+    let (admin, form_id) = match state.links.verify_resolve(token) {
+        Ok(link) => (
+            users::find_by_id(&state.db.pool, link.admin_id)
+                .await
+                .map_err(internal)?,
+            link.form_id,
+        ),
+        Err(LinkError::Missing) => return Err(ResolveLinkError::Link(ResolveLinkRefusal::Missing)),
+        // A link e-mailed by the Flask service, on a deployment imported from it.
+        Err(LinkError::Invalid) => {
+            let invalid = ResolveLinkError::Link(ResolveLinkRefusal::Invalid);
+            if !flask_import::came_from_flask(&state.db.pool)
+                .await
+                .map_err(internal)?
+            {
+                return Err(invalid);
+            }
+            let link = state
+                .links
+                .verify_legacy_resolve(token)
+                .map_err(|_| invalid)?;
+            (
+                users::find_by_username(&state.db.pool, &link.username)
+                    .await
+                    .map_err(internal)?,
+                link.form_id,
+            )
+        }
+    };
+    let admin = admin.ok_or(ResolveLinkError::Link(ResolveLinkRefusal::AdminGone))?;
     if !admin.is_admin() {
         return Err(ResolveLinkError::Link(ResolveLinkRefusal::NotAdmin));
     }
-    resolve(state, base, link.form_id)
+    resolve(state, base, form_id)
         .await
         .map_err(ResolveLinkError::Resolve)
 }

@@ -10,6 +10,8 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
+use crate::legacy::{self, ItsDangerousError};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PasswordLinkKind {
@@ -42,6 +44,23 @@ pub struct ResolveLink {
     pub issued_at: i64,
 }
 
+/// A password link e-mailed by the Flask service: the user and the value of the user's
+/// `current_pw_token` when it was sent.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct LegacyPasswordLink {
+    pub username: String,
+    pub token_id: i64,
+    #[serde(skip)]
+    pub issued_at: i64,
+}
+
+/// A resolve link e-mailed by the Flask service: the admin's username and the form.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct LegacyResolveLink {
+    pub username: String,
+    pub form_id: i64,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum LinkError {
     #[error("No token provided")]
@@ -51,6 +70,9 @@ pub enum LinkError {
 }
 
 const PASSWORD_PURPOSE: &str = "password";
+/// The Flask service's itsdangerous salts.
+const LEGACY_PASSWORD_SALT: &str = "password-reset";
+const LEGACY_RESOLVE_SALT: &str = "form-resolution";
 const RESOLVE_PURPOSE: &str = "resolve";
 
 #[derive(Clone)]
@@ -85,6 +107,31 @@ impl LinkSigner {
 
     pub fn verify_resolve(&self, token: &str) -> Result<ResolveLink, LinkError> {
         self.verify(RESOLVE_PURPOSE, token)
+    }
+
+    /// A Flask-service password link (`URLSafeTimedSerializer`, salt `password-reset`),
+    /// signed at most `max_age` seconds before `now`. Only for imported deployments: the
+    /// caller checks the marker.
+    pub fn verify_legacy_password(
+        &self,
+        token: &str,
+        max_age: i64,
+        now: i64,
+    ) -> Result<LegacyPasswordLink, ItsDangerousError> {
+        let (value, issued_at) =
+            legacy::loads_timed(&self.key, LEGACY_PASSWORD_SALT, token.trim(), max_age, now)?;
+        let mut link: LegacyPasswordLink =
+            serde_json::from_value(value).map_err(|_| ItsDangerousError::BadSignature)?;
+        link.issued_at = issued_at;
+        Ok(link)
+    }
+
+    /// A Flask-service resolve link (`URLSafeSerializer`, salt `form-resolution`, no
+    /// expiry). Only for imported deployments: the caller checks the marker.
+    pub fn verify_legacy_resolve(&self, token: &str) -> Result<LegacyResolveLink, LinkError> {
+        let value = legacy::loads(&self.key, LEGACY_RESOLVE_SALT, token.trim())
+            .map_err(|_| LinkError::Invalid)?;
+        serde_json::from_value(value).map_err(|_| LinkError::Invalid)
     }
 
     fn mac(&self, purpose: &str, payload: &str) -> Hmac<Sha256> {
@@ -162,5 +209,30 @@ mod tests {
         let mut tampered = token.clone();
         tampered.insert(0, 'x');
         assert_eq!(signer.verify_password(&tampered), Err(LinkError::Invalid));
+    }
+
+    #[test]
+    fn new_links_are_never_old_links() {
+        let signer = LinkSigner::new("s3cret");
+        let token = signer.sign_resolve(&ResolveLink {
+            admin_id: 1,
+            form_id: 7,
+            issued_at: 1_700_000_000,
+        });
+        assert_eq!(
+            signer.verify_legacy_resolve(&token),
+            Err(LinkError::Invalid)
+        );
+        // itsdangerous 1.1: URLSafeSerializer("s3cret", salt="form-resolution")
+        //   .dumps({"username": "root", "form_id": 7})
+        let old = "eyJ1c2VybmFtZSI6InJvb3QiLCJmb3JtX2lkIjo3fQ._oeLVxnIKUoj_k0LHz9FKmEsNJg";
+        assert_eq!(signer.verify_resolve(old), Err(LinkError::Invalid));
+        assert_eq!(
+            signer.verify_legacy_resolve(old),
+            Ok(LegacyResolveLink {
+                username: "root".into(),
+                form_id: 7
+            })
+        );
     }
 }

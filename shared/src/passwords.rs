@@ -7,6 +7,8 @@ use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 
+use crate::legacy::{Pbkdf2Hash, dummy_pbkdf2, is_pbkdf2_sha256};
+
 #[derive(Debug, thiserror::Error)]
 pub enum PasswordError {
     #[error("password hashing failed: {0}")]
@@ -27,11 +29,37 @@ fn hash_blocking(password: &str) -> Result<String, PasswordError> {
         .map_err(|e| PasswordError::Hash(e.to_string()))
 }
 
+/// What a login's password check found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginCheck {
+    pub matches: bool,
+    /// An argon2id hash of the password, to replace a matching legacy hash with.
+    pub upgraded_hash: Option<String>,
+}
+
 /// Checks a password against a stored hash. With no stored hash (unknown user, or a user
 /// whose password is not set) it verifies against a dummy hash of the same cost and
 /// answers false, so the time taken does not tell whether the account exists.
-pub async fn verify(password: String, stored: Option<String>) -> Result<bool, PasswordError> {
+///
+/// On a deployment imported from the Flask service (`legacy`), a stored passlib
+/// `pbkdf2_sha256` hash is accepted too; then every login costs one argon2 computation
+/// and one PBKDF2 derivation whatever it finds: a legacy hash is derived and an argon2id
+/// hash of the candidate made (kept only on a match), any other case verifies argon2 and
+/// derives a dummy PBKDF2 at passlib's default rounds.
+pub async fn verify_login(
+    password: String,
+    stored: Option<String>,
+    legacy: bool,
+) -> Result<LoginCheck, PasswordError> {
     tokio::task::spawn_blocking(move || {
+        if legacy && let Some(hash) = stored.as_deref().filter(|h| is_pbkdf2_sha256(h)) {
+            let matches = Pbkdf2Hash::parse(hash).is_some_and(|h| h.verify(&password));
+            let upgraded = hash_blocking(&password)?;
+            return Ok(LoginCheck {
+                matches,
+                upgraded_hash: matches.then_some(upgraded),
+            });
+        }
         let (candidate, real) = match stored {
             Some(hash) => (hash, true),
             None => (dummy_hash().to_string(), false),
@@ -42,9 +70,20 @@ pub async fn verify(password: String, stored: Option<String>) -> Result<bool, Pa
                 .is_ok(),
             Err(_) => false,
         };
-        Ok(real && matches)
+        if legacy {
+            dummy_pbkdf2(&password);
+        }
+        Ok(LoginCheck {
+            matches: real && matches,
+            upgraded_hash: None,
+        })
     })
     .await?
+}
+
+/// [`verify_login`] on a deployment that never came from the Flask service.
+pub async fn verify(password: String, stored: Option<String>) -> Result<bool, PasswordError> {
+    Ok(verify_login(password, stored, false).await?.matches)
 }
 
 /// A hash of a random password at the current parameters, computed once per process.
@@ -76,5 +115,78 @@ mod tests {
         );
         assert!(!verify("wrong".into(), Some(stored)).await.unwrap());
         assert!(!verify("anything".into(), None).await.unwrap());
+    }
+
+    // passlib 1.7.4: pbkdf2_sha256.using(rounds=1212, salt=b"saltsaltsaltsalt").hash("password")
+    const PASSLIB: &str =
+        "$pbkdf2-sha256$1212$c2FsdHNhbHRzYWx0c2FsdA$D.u2GTB1hpLD54uO1F793TLmUwdZoFdOD1abwT4YxYM";
+
+    #[tokio::test]
+    async fn legacy_hashes_match_only_on_imported_deployments_and_upgrade() {
+        let check = verify_login("password".into(), Some(PASSLIB.into()), true)
+            .await
+            .unwrap();
+        assert!(check.matches);
+        let upgraded = check.upgraded_hash.unwrap();
+        assert!(upgraded.starts_with("$argon2id$"));
+        assert!(verify("password".into(), Some(upgraded)).await.unwrap());
+        let wrong = verify_login("Password".into(), Some(PASSLIB.into()), true)
+            .await
+            .unwrap();
+        assert_eq!((wrong.matches, wrong.upgraded_hash), (false, None));
+        // not imported: the old format is not a password hash at all
+        assert!(
+            !verify("password".into(), Some(PASSLIB.into()))
+                .await
+                .unwrap()
+        );
+        let unknown = verify_login("password".into(), None, true).await.unwrap();
+        assert_eq!((unknown.matches, unknown.upgraded_hash), (false, None));
+    }
+
+    /// On an imported deployment an unknown user, a wrong password against an argon2id
+    /// hash and one against a passlib hash (at passlib's default rounds) each cost one
+    /// argon2 computation and one PBKDF2 derivation. Loose bounds,
+    /// since the machine may be busy: what they catch is a path that skips either half.
+    #[tokio::test]
+    async fn unknown_users_cost_what_known_ones_do_on_imported_deployments() {
+        let argon = hash("s3cret".into()).await.unwrap();
+        let salt = [7u8; 16];
+        let mut checksum = [0u8; 32];
+        pbkdf2::pbkdf2_hmac::<sha2::Sha256>(b"s3cret", &salt, 29_000, &mut checksum);
+        use base64::Engine;
+        let ab64 = |b: &[u8]| {
+            base64::engine::general_purpose::STANDARD_NO_PAD
+                .encode(b)
+                .replace('+', ".")
+        };
+        let passlib = format!("$pbkdf2-sha256$29000${}${}", ab64(&salt), ab64(&checksum));
+        assert!(
+            verify_login("s3cret".into(), Some(passlib.clone()), true)
+                .await
+                .unwrap()
+                .matches
+        );
+        // Interleaved rounds, the fastest of each: the least disturbed by other load.
+        let cases = [None, Some(argon), Some(passlib)];
+        let mut fastest = [f64::MAX; 3];
+        for _ in 0..7 {
+            for (case, stored) in cases.iter().enumerate() {
+                let started = std::time::Instant::now();
+                let check = verify_login("wrong".into(), stored.clone(), true)
+                    .await
+                    .unwrap();
+                assert!(!check.matches);
+                fastest[case] = fastest[case].min(started.elapsed().as_secs_f64());
+            }
+        }
+        let [unknown, argon, passlib] = fastest;
+        for known in [argon, passlib] {
+            let ratio = known / unknown;
+            assert!(
+                (0.7..1.43).contains(&ratio),
+                "known {known:.4}s, unknown {unknown:.4}s"
+            );
+        }
     }
 }

@@ -50,6 +50,19 @@ pub async fn prepare_and_bootstrap() -> Result<AppState, String> {
     connect(config, true).await
 }
 
+/// Configuration, pool and schema, without the root bootstrap: `migrate --import-flask`,
+/// whose target must still be empty when it starts (the old `root` becomes the root).
+pub async fn prepare_schema_only() -> Result<AppState, String> {
+    let config = Config::load().map_err(|e| e.to_string())?;
+    let state = connect(config, false).await?;
+    state
+        .db
+        .migrate()
+        .await
+        .map_err(|e| format!("cannot migrate the database: {e}"))?;
+    Ok(state)
+}
+
 async fn connect(config: Config, migrate: bool) -> Result<AppState, String> {
     let db = Db::connect(&config.database_url)
         .await

@@ -161,6 +161,24 @@ pub async fn set_password(
     Ok(result.rows_affected() == 1)
 }
 
+/// Replaces a legacy hash with an argon2id hash of the same password (first login after
+/// the import). Not a password change: the link counter stays, links stay valid. Only
+/// while the stored hash is still `old_hash`.
+pub async fn upgrade_password_hash<'c, E: Executor<'c, Database = Any>>(
+    exec: E,
+    user_id: i64,
+    old_hash: &str,
+    new_hash: &str,
+) -> Result<(), DbError> {
+    sqlx::query("UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?")
+        .bind(new_hash)
+        .bind(user_id)
+        .bind(old_hash)
+        .execute(exec)
+        .await?;
+    Ok(())
+}
+
 /// Moves the link counter on (a new link supersedes every older one) and returns it.
 pub async fn next_link_counter(conn: &mut AnyConnection, user_id: i64) -> Result<i64, DbError> {
     sqlx::query("UPDATE users SET password_link_counter = password_link_counter + 1 WHERE id = ?")
