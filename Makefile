@@ -218,7 +218,7 @@ e2e: system-packages venv build
 # Release binaries (the functions and the emulator they run under) and the argon2 example are
 # built first, so nothing compiles while a clock runs; wrk (Debian) is the load generator,
 # nginx (Debian) the proxy of the `· nginx` rows, the venv's cargo-lambda the runtime of the
-# `· cargo-lambda` comparison rows. About 12 minutes after the build; writes
+# `· cargo-lambda` comparison rows. About 10 minutes after the build; writes
 # target/bench/bench.{txt,json} (README.md).
 bench: system-packages venv
 	missing=()

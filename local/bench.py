@@ -15,19 +15,25 @@ and time. Sections:
   b  cold start of each function, started directly against a minimal Lambda Runtime API
      served from this process: process start -> the response POST, median of
      BENCH_COLD_RUNS (5); peak RSS (VmHWM) just before the process is killed
-  c  warm latency and throughput through `cargo lambda watch --release` (default
-     concurrency: one instance per function, requests to it are served one at a time),
-     with wrk at 1 and 16 connections, each row twice: straight to the emulator (HTTP) and
-     through nginx in front of it (HTTPS; local/nginx/briefthreat.conf.template rendered
-     by local/render_nginx.py, a throwaway self-signed certificate). Each: BENCH_WRK_WARMUP
-     s (1) of warm-up, then the median of BENCH_WRK_RUNS (3) runs of BENCH_WRK_SECONDS s
-     (3); rows with a 2 MB answer: one run of BENCH_WRK_LARGE_SECONDS s (6), the emulator
-     restarted first (its bug, see Emulator.ensure_alive)
-  d  login timing: unknown user vs known user with a wrong password, 40 each, interleaved
+  c  warm latency and throughput through the project's emulator
+     (`target/release/lambda-emulator --no-migrate`, local/lambda-emulator: API Gateway and
+     the Lambda service, its default instances per function, each serving one request at a
+     time), with wrk at 1 and 16 connections, each row twice: straight to the emulator
+     (HTTP) and through nginx in front of it (HTTPS; local/nginx/briefthreat.conf.template
+     rendered by local/render_nginx.py, a throwaway self-signed certificate). Each:
+     BENCH_WRK_WARMUP s (1) of warm-up, then the median of BENCH_WRK_RUNS (3) runs of
+     BENCH_WRK_SECONDS s (3). The floor rows also run through `cargo lambda watch
+     --only-lambda-apis` (cargo-lambda's emulator, the runtime this one replaced, with one
+     `floor` process started here against its Runtime API), and the floor function alone
+     against a minimal Runtime API in this process: what the emulator adds. The emulator's
+     RSS when idle and the whole process tree's after the loads (c-f)
+  d  login timing: unknown user vs known user with a wrong password, 60 each, interleaved
   e  list growth: GET /api/v1/form as admin at 100 and at 10,000 forms, median of 20
-  f  e-mail throughput: BENCH_EMAILS (10,000) queued messages delivered by invoking
-     `email` over SMTP to an aiosmtpd sink in this process (tests/smtp_sink.py), with the
-     CPU time the `email` instance and the sink spent on them
+  f  e-mail throughput: BENCH_EMAILS (10,000) messages queued by SQL (no commit of an API
+     function, so nothing invokes `email` by itself; its schedule is set to an hour) and
+     delivered by invoking `email` through the emulator's Invoke API over SMTP to an
+     aiosmtpd sink in this process (SmtpSink: it parses each message as it arrives, like
+     tests/smtp_sink.py), with the CPU time the `email` instance and the sink spent on them
   g  argon2: `shared/examples/argon2_timing.rs`
 
 Everything runs the production code path: FLASK_ENV=production with Redis, so every
@@ -35,12 +41,15 @@ rate-limited request pays its Redis check; RATELIMIT_DEFAULT=1000000/second refu
 
 Prints progress on stderr, then ONE table on stdout; writes target/bench/bench.txt (the
 table) and target/bench/bench.json (the table and every raw figure). Uses the project
-venv's packages (requests, pymysql, aiosmtpd) and the standard library.
+venv's packages (requests, pymysql, aiosmtpd, cargo-lambda for the comparison rows) and the
+standard library.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import email
+import email.policy
 import json
 import os
 import platform
@@ -64,15 +73,18 @@ from urllib.parse import unquote, urlsplit
 
 import pymysql
 import requests
+from aiosmtpd.controller import Controller
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
-from smtp_sink import SmtpSink  # noqa: E402  (tests/smtp_sink.py, the tests' SMTP server)
-# the tests' process helpers: stop cargo-lambda and every function instance below it
+# the tests' process helpers: stop the emulator and every function instance below it
 from conftest import _descendants as descendants, free_port, stop_server  # noqa: E402
 
 RELEASE = ROOT / "target" / "release"
 OUT_DIR = ROOT / "target" / "bench"
+EMULATOR_BINARY = RELEASE / "lambda-emulator"
+# cargo-lambda's emulator: only for the comparison rows of the floor (`make bench` passes
+# its venv's; the project-local .venv otherwise).
 CARGO_LAMBDA = ROOT / os.environ.get("CARGO_LAMBDA", ".venv/bin/cargo-lambda")
 
 
@@ -86,7 +98,8 @@ WRK_SECONDS = int(env_number("BENCH_WRK_SECONDS", 3))
 WRK_WARMUP = int(env_number("BENCH_WRK_WARMUP", 1))
 WRK_RUNS = int(env_number("BENCH_WRK_RUNS", 3))
 WRK_LOGIN_SECONDS = int(env_number("BENCH_WRK_LOGIN_SECONDS", 2))  # argon2-bound: fewer
-WRK_LARGE_SECONDS = int(env_number("BENCH_WRK_LARGE_SECONDS", 6))  # one run, see the docstring
+# Instances per HTTP function; unset: the emulator's default (what `make serve` and compose run).
+INSTANCES = os.environ.get("BENCH_INSTANCES", "").strip()
 WRK_TIMEOUT = "5s"
 CONNECTIONS = (1, 16)
 COLD_RUNS = int(env_number("BENCH_COLD_RUNS", 5))
@@ -95,15 +108,21 @@ LIST_SAMPLES = 20
 LIST_SIZES = (100, 10_000)
 EMAILS = int(env_number("BENCH_EMAILS", 10_000))
 HTTP_TIMEOUT = 30.0  # seconds, every request made with `requests`
-LIST_GET_TIMEOUT = 5.0  # seconds, before a list GET counts as lost by the emulator
-START_TIMEOUT = 600.0  # seconds, cargo lambda watch until /health (a release build may run)
+LIST_GET_TIMEOUT = 5.0  # seconds, before a list GET counts as lost
+START_TIMEOUT = 60.0  # seconds, an emulator until /health answers 200 (nothing compiles)
 STOP_TIMEOUT = 15.0
-SETTLE = 0.5  # seconds after a wrk run before looking for a dead function instance
-PROBE_TIMEOUT = 5.0  # seconds, a small GET that tells whether a function instance still answers
+IDLE_SETTLE = 2.0  # seconds every instance has been up before the idle RSS is read
+# The e-mail schedule (the backstop behind the Invoke after each commit): far beyond the run,
+# so that only the bench's own invocations drain section f's queue.
+EMAIL_SCHEDULE_SECONDS = 3600
+ALONE_WARMUP = 300  # invocations of the floor function alone before sampling
+ALONE_SAMPLES = int(env_number("BENCH_ALONE_SAMPLES", 5000))
 # wrk sends no Accept-Encoding; every other request here says the same (identity), so that
 # all figures are for uncompressed bodies unless a row says gzip.
 IDENTITY = {"Accept-Encoding": "identity"}
-EMULATOR = None  # the running `cargo lambda watch`, once started (for recovery in checked_request)
+# Unexpected answers outside wrk's own counts (warm-ups, probes, sequential samples): every
+# one is reported in the table, none retried.
+ANOMALIES: list[str] = []
 
 ROOT_PASSWORD = "bench-root-password"
 # Keys a developer's .env or shell may hold that the benchmark does not set (as in
@@ -116,7 +135,7 @@ SHIELDED_KEYS = [
     "TRUSTED_PROXIES", "EMAIL_MAX_ATTEMPTS", "EMAIL_RETRY_BASE",
 ]
 RATELIMIT = "1000000/second"  # every request is counted in Redis, none refused
-NOT_LAMBDAS = {"migrate"}  # a command-line step, not a function
+NOT_LAMBDAS = {"migrate", "lambda-emulator"}  # a command-line step, the self-hosted runtime
 EVENT_FUNCTIONS = {"email", "cleanup"}  # invoked with `{}`, not over HTTP
 
 STARTED = time.monotonic()
@@ -253,6 +272,65 @@ def redis_scripts_run(url: str):
         return None
     calls = re.findall(rb"^cmdstat_(?:evalsha|eval):calls=(\d+)", data, re.M)
     return sum(int(c) for c in calls)
+
+
+# --- the SMTP sink -----------------------------------------------------------------------------
+
+class SmtpSink:
+    """An aiosmtpd server on loopback in this process that accepts every message. With
+    `parse` (section f) each message is parsed with the standard library's e-mail parser as
+    it arrives, as tests/smtp_sink.py does, and kept; without (section c) it is only
+    counted: the e-mails of c's form posts, which `email` sends while the load runs (the
+    emulator invokes it after each commit), must not cost this process's Python ~4 ms of
+    CPU each on the 2 cores the load is measured on (a real mail server is elsewhere)."""
+
+    def __init__(self, port: int):
+        self.port = port
+        self.parse = True
+        self._lock = threading.Lock()
+        self._parsed: list = []
+        self.counted = 0  # received while not parsing
+        sink = self
+
+        class Handler:
+            async def handle_DATA(self, server, session, envelope):
+                if sink.parse:
+                    raw = envelope.content if isinstance(envelope.content, bytes) else envelope.content.encode()
+                    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+                    with sink._lock:
+                        sink._parsed.append(parsed)
+                else:
+                    with sink._lock:
+                        sink.counted += 1
+                return "250 Message accepted for delivery"
+
+        self._controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+
+    def start(self) -> None:
+        self._controller.start()
+
+    def stop(self) -> None:
+        self._controller.stop()
+
+    def received(self) -> int:
+        with self._lock:
+            return self.counted + len(self._parsed)
+
+    def messages(self) -> list:
+        """The parsed messages (e-mail.message.EmailMessage), in arrival order."""
+        with self._lock:
+            return list(self._parsed)
+
+
+def outbox_drained(db_url: str, seconds: float) -> tuple[float, int]:
+    """Waits (at most `seconds`) until no message waits in the outbox (status 0): (the
+    seconds waited, the messages still waiting)."""
+    started = time.monotonic()
+    while True:
+        waiting = sql(db_url, "SELECT COUNT(*) FROM email_outbox WHERE status = 0")[0][0]
+        if waiting == 0 or time.monotonic() - started > seconds:
+            return time.monotonic() - started, waiting
+        time.sleep(0.2)
 
 
 # --- the workspace ---------------------------------------------------------------------------
@@ -532,112 +610,419 @@ def section_cold_starts(functions: list[str], routes: dict[str, str], env: dict,
     return results
 
 
-# --- c. warm figures through cargo lambda watch ------------------------------------------------
+# --- c. warm figures through the project's emulator ---------------------------------------------
+
+def process_tree(pid: int) -> list[int]:
+    return [pid, *descendants(pid)]
+
+
+def comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return "?"
+
+
+def pss_kib(pid: int):
+    """Proportional set size (shared pages split among the processes that map them)."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def tree_memory(pid: int) -> dict:
+    """VmRSS (and PSS) of `pid` and every process below it, summed and per process."""
+    processes = []
+    for p in process_tree(pid):
+        rss = read_status_kib(p, "VmRSS")
+        if rss is None:
+            continue  # gone meanwhile
+        processes.append({"pid": p, "name": comm(p), "rss_kib": rss, "pss_kib": pss_kib(p)})
+    by_name: dict[str, dict] = {}
+    for proc in processes:
+        entry = by_name.setdefault(proc["name"], {"processes": 0, "rss_kib": 0, "max_rss_kib": 0})
+        entry["processes"] += 1
+        entry["rss_kib"] += proc["rss_kib"]
+        entry["max_rss_kib"] = max(entry["max_rss_kib"], proc["rss_kib"])
+    pss = [proc["pss_kib"] for proc in processes]
+    return {
+        "processes": len(processes),
+        "rss_kib": sum(proc["rss_kib"] for proc in processes),
+        "pss_kib": sum(pss) if pss and None not in pss else None,
+        "root_rss_kib": next((proc["rss_kib"] for proc in processes if proc["pid"] == pid), None),
+        "by_name": by_name,
+        "per_process": processes,
+    }
+
 
 class Emulator:
-    """`cargo lambda watch --release` on a free loopback port, started like tests/conftest.py
-    starts it (configuration in its environment; RUST_LOG for the functions only)."""
+    """The project's emulator (target/release/lambda-emulator) over the release binaries, on
+    a free loopback port, configuration in its environment (the functions inherit it;
+    RUST_LOG is theirs, LAMBDA_EMULATOR_LOG the emulator's): API Gateway on `base`, the
+    Runtime and Invoke APIs on another loopback port (`internal`, read from the file it
+    writes). The bench migrates the database itself (--no-migrate)."""
 
-    def __init__(self, env: dict, port: int, logfile: Path):
+    def __init__(self, env: dict, port: int, logfile: Path, functions: list[str]):
         self.base = f"http://127.0.0.1:{port}"
         self.logfile = logfile
-        self.env = env
-        self.port = port
-        self.restarts = 0
-        self.exits_seen = 0
+        self.functions = functions  # the binaries it is expected to serve
         logfile.write_bytes(b"")
-        self._start()
+        addr_file = logfile.with_suffix(".internal")
+        addr_file.unlink(missing_ok=True)
+        cmd = [str(EMULATOR_BINARY), "--bin-dir", str(RELEASE), "--listen", f"127.0.0.1:{port}",
+               "--internal", "127.0.0.1:0", "--internal-addr-file", str(addr_file), "--no-migrate"]
+        if INSTANCES:
+            cmd += ["--instances", INSTANCES]
+        self.command = ("target/release/lambda-emulator --bin-dir target/release --listen 127.0.0.1:PORT "
+                        "--internal 127.0.0.1:0 --internal-addr-file FILE --no-migrate"
+                        + (f" --instances {INSTANCES}" if INSTANCES else ""))
+        # Its defaults, whatever the shell says; the schedules far beyond the run (a blank
+        # value would let a developer's .env in: the emulator reads it for the schedules).
+        env = {k: v for k, v in env.items() if k != "LAMBDA_EMULATOR_WORKERS"}
+        env.update(LAMBDA_EMULATOR_LOG="info", EMAIL_SCHEDULE_SECONDS=str(EMAIL_SCHEDULE_SECONDS),
+                   CLEANUP_INTERVAL=str(EMAIL_SCHEDULE_SECONDS))
+        with open(logfile, "ab") as out:
+            self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
+                                         stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + START_TIMEOUT
+        while not (addr_file.exists() and addr_file.read_text().strip()):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise BenchError(f"the emulator did not start:\n{tail(logfile)}")
+            time.sleep(0.05)
+        internal = addr_file.read_text().strip()
+        self.internal = internal if internal.startswith("http") else f"http://{internal}"
+        self.instances = None  # per HTTP function, from its "serving on" line
 
-    def _start(self) -> None:
-        server_env = {k: v for k, v in self.env.items() if k != "RUST_LOG"}
-        with open(self.logfile, "ab") as out:
-            self.proc = subprocess.Popen(
-                [
-                    str(CARGO_LAMBDA), "lambda", "watch", "--release",
-                    "-A", "127.0.0.1", "-P", str(self.port), "--ignore-changes",
-                    "--env-var", f"RUST_LOG={self.env['RUST_LOG']}",
-                ],
-                cwd=ROOT, env=server_env, stdin=subprocess.DEVNULL,
-                stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-            )
-
-    def instance_exits(self) -> int:
-        """Function instances that have exited so far (cargo-lambda logs each one)."""
+    def log_lines(self) -> list[dict]:
+        """The emulator's log so far: one JSON object per line (anything else is skipped)."""
+        lines = []
         try:
-            return len(re.findall(r"command exited", self.logfile.read_text(errors="replace")))
+            text = self.logfile.read_text(errors="replace")
         except OSError:
-            return 0
-
-    def answers(self, path: str, timeout: float = PROBE_TIMEOUT) -> bool:
-        """Does GET `path` (unauthenticated: a small answer from the same function) come back
-        within `timeout`, other than as the emulator's own 500?"""
-        try:
-            resp = requests.get(self.base + path, headers=IDENTITY, timeout=timeout, allow_redirects=False)
-        except requests.RequestException:
-            return False
-        return not is_emulator_500(resp)
-
-    def ensure_alive(self, probe: str | None = None, warm=None, force: bool = False) -> bool:
-        """KNOWN EMULATOR BUG (cargo-lambda 1.9.2): when a client gives up on a request whose
-        response is large (wrk does at the end of every run; a timed-out GET does), the
-        emulator answers the function's response POST with 500 without reading its body;
-        the instance is stuck writing it until its runtime gets EPIPE and exits, and
-        cargo-lambda never starts another instance: every later request to that function
-        hangs. So: if an instance exited since the last look, or GET `probe` gets no answer,
-        or `force`, restart the emulator and warm up again with `warm()` (sequential
-        requests, none abandoned). True when it restarted."""
-        time.sleep(SETTLE)  # let an abandoned request finish (or break the instance)
-        exits = self.instance_exits()
-        why = "forced" if force else None
-        if why is None and exits != self.exits_seen:
-            why = "a function instance exited"
-        if why is None and probe is not None and not self.answers(probe):
-            why = f"GET {probe} got no answer in {PROBE_TIMEOUT:.0f}s"
-        if why is None:
-            return False
-        log(f"   restarting cargo lambda watch ({why}; emulator bug, see README)")
-        self.stop()
-        self.restarts += 1
-        self._start()
-        self.wait_for_health()
-        self.exits_seen = self.instance_exits()
-        if probe is not None:
-            # Start the instance with a small answer (a large one could be lost again).
-            self.answers(probe, timeout=START_TIMEOUT)
-        if warm is not None:
-            warm()
-        return True
+            return lines
+        for line in text.splitlines():
+            try:
+                item = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(item, dict):
+                lines.append(item)
+        return lines
 
     def wait_for_health(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT
-        next_note = time.monotonic() + 15
         last = "no answer"
         while True:
             if self.proc.poll() is not None:
-                raise BenchError(f"cargo lambda watch exited {self.proc.returncode}:\n{tail(self.logfile)}")
+                raise BenchError(f"the emulator exited {self.proc.returncode}:\n{tail(self.logfile)}")
             try:
                 resp = requests.get(self.base + "/health", timeout=HTTP_TIMEOUT)
                 if resp.status_code == 200:
-                    return
+                    break
                 last = f"{resp.status_code} {resp.text[:300]}"
             except requests.RequestException as e:
                 last = repr(e)
             if time.monotonic() > deadline:
                 raise BenchError(f"GET /health not 200 after {START_TIMEOUT:.0f}s (last: {last}):\n{tail(self.logfile)}")
-            if time.monotonic() > next_note:
-                log("   still waiting for /health (cargo may be checking the release build)")
-                next_note += 15
-            time.sleep(0.25)
+            time.sleep(0.1)
+        for item in self.log_lines():
+            if "instances" in item and str(item.get("message", "")).startswith("serving on"):
+                self.instances = int(item["instances"])
+
+    def expected_processes(self) -> int:
+        """Function instances once all are up: `instances` of each HTTP function, one of
+        each event function."""
+        http = [f for f in self.functions if f not in EVENT_FUNCTIONS]
+        return len(http) * (self.instances or 1) + len(self.functions) - len(http)
+
+    def idle_memory(self) -> dict:
+        """RSS just after the start, every instance up and idle (IDLE_SETTLE s after the
+        last one appeared): the emulator alone and the whole tree."""
+        want = self.expected_processes()
+        deadline = time.monotonic() + START_TIMEOUT
+        while len(descendants(self.proc.pid)) < want:
+            if time.monotonic() > deadline:
+                raise BenchError(f"only {len(descendants(self.proc.pid))} of {want} function instances came up:\n"
+                                 f"{tail(self.logfile)}")
+            time.sleep(0.1)
+        time.sleep(IDLE_SETTLE)
+        memory = tree_memory(self.proc.pid)
+        memory["expected_instances"] = want
+        return memory
 
     def invoke(self, function: str, payload=None, timeout: float = 120):
-        resp = requests.post(f"{self.base}/2015-03-31/functions/{function}/invocations",
+        """A RequestResponse Invoke through the emulator's Invoke API (internal address)."""
+        resp = requests.post(f"{self.internal}/2015-03-31/functions/{function}/invocations",
                              json=payload or {}, timeout=timeout)
-        if resp.status_code != 200:
+        if resp.status_code != 200 or resp.headers.get("X-Amz-Function-Error"):
             raise BenchError(f"invoke {function}: {resp.status_code} {resp.text[:500]}")
         return resp.json() if resp.content else None
 
+    def health_report(self) -> dict:
+        """What its log says went wrong: answers of 5xx, warnings and errors (an instance
+        that died and was restarted, a function error, an answer that could not be read)."""
+        lines = self.log_lines()
+        requests_logged = [x for x in lines if x.get("type") == "request"]
+        server_errors = [x for x in requests_logged if int(x.get("status", 0) or 0) >= 500]
+        trouble = [x for x in lines if str(x.get("level", "")).upper() in ("WARN", "ERROR")
+                   and x.get("type") != "request"]
+        function_trouble = [x for x in lines if x.get("type") == "function"
+                            and re.match(r"\s*(WARN|ERROR)\b", str(x.get("message", "")))]
+        kinds: dict[str, int] = {}
+        for x in function_trouble:  # "WARN ... invoke{...}: slow statement: ..." -> "WARN slow statement"
+            text = str(x.get("message", "")).strip()
+            level, what = text.split(" ", 1)[0], text.split("}: ", 1)[-1]
+            kind = f"{level} {x.get('function', '?')}: {what.split(':', 1)[0][:40]}"
+            kinds[kind] = kinds.get(kind, 0) + 1
+        return {
+            "function_warnings_errors": len(function_trouble),
+            "function_warnings_errors_kinds": kinds,
+            "function_warnings_errors_first": function_trouble[:10],
+            "requests_logged": len(requests_logged),
+            "status_5xx": len(server_errors),
+            "status_5xx_first": server_errors[:5],
+            "warnings_errors": len(trouble),
+            "warnings_errors_first": trouble[:10],
+            "restarts": sum(1 for x in trouble if "restarting" in str(x.get("message", ""))),
+        }
+
     def stop(self) -> None:
         stop_server(self.proc)
+
+
+class CargoLambda:
+    """cargo-lambda 1.9.2's emulator, as the removed local/serve_functions.py ran it for
+    self-hosting: `cargo lambda watch --only-lambda-apis` (its HTTP router, reading the same
+    route table, and its Runtime API; nothing compiled) and ONE release `floor` process
+    started here against its Runtime API (`/.rt/floor`). Only GET /bench/floor is served."""
+
+    def __init__(self, env: dict, logfile: Path):
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.logfile = logfile
+        self.floor = None
+        # cargo-lambda reads RUST_LOG too (and logs its configuration at info).
+        server_env = {k: v for k, v in env.items() if k != "RUST_LOG"}
+        server_env.setdefault("CARGO_NET_OFFLINE", "true")  # `cargo metadata` only; no fetching
+        with open(logfile, "ab") as out:
+            self.proc = subprocess.Popen(
+                [str(CARGO_LAMBDA), "lambda", "watch", "--only-lambda-apis", "-A", "127.0.0.1", "-P", str(self.port)],
+                cwd=ROOT, env=server_env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        try:
+            deadline = time.monotonic() + START_TIMEOUT
+            while True:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise BenchError(f"cargo lambda watch --only-lambda-apis did not listen:\n{tail(logfile)}")
+                try:
+                    with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                        break
+                except OSError:
+                    time.sleep(0.1)
+            floor_env = {
+                **env,
+                "AWS_LAMBDA_RUNTIME_API": f"http://127.0.0.1:{self.port}/.rt/floor",
+                "AWS_LAMBDA_FUNCTION_NAME": "floor",
+                "AWS_LAMBDA_FUNCTION_VERSION": "1",
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024",
+            }
+            with open(logfile, "ab") as out:
+                self.floor = subprocess.Popen([str(RELEASE / "floor")], cwd=ROOT, env=floor_env,
+                                              stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                              start_new_session=True)
+            while True:
+                if self.floor.poll() is not None or time.monotonic() > deadline:
+                    raise BenchError(f"GET {self.base}{FLOOR_PATH}: no 200 from cargo-lambda:\n{tail(logfile)}")
+                try:
+                    if requests.get(self.base + FLOOR_PATH, timeout=5).status_code == 200:
+                        break
+                except requests.RequestException:
+                    pass
+                time.sleep(0.1)
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        if self.floor is not None and self.floor.poll() is None:
+            self.floor.kill()
+            self.floor.wait()
+        stop_server(self.proc)
+
+
+# --- the floor function alone: a minimal Runtime API, invocations back to back ------------------
+
+def _more(conn: socket.socket, buffer: bytearray) -> None:
+    chunk = conn.recv(65536)
+    if not chunk:
+        raise ConnectionError("closed mid-request")
+    buffer += chunk
+
+
+def _read_request(conn: socket.socket, buffer: bytearray):
+    """One HTTP/1.1 request from `conn` (`buffer` keeps what was read past it): (the time
+    its first bytes arrived, method, path, body); None when the peer closed."""
+    first_at = time.perf_counter() if buffer else None
+    while b"\r\n\r\n" not in buffer:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return None
+        if first_at is None:
+            first_at = time.perf_counter()
+        buffer += chunk
+    head, _, rest = bytes(buffer).partition(b"\r\n\r\n")
+    buffer[:] = rest
+    lines = head.decode("latin-1").split("\r\n")
+    method, path = lines[0].split(" ")[:2]
+    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+    if "chunked" in headers.get("transfer-encoding", "").lower():
+        body = bytearray()
+        while True:
+            while b"\r\n" not in buffer:
+                _more(conn, buffer)
+            size_line, _, _ = bytes(buffer).partition(b"\r\n")
+            size = int(size_line.split(b";")[0].strip() or b"0", 16)
+            start = len(size_line) + 2
+            while len(buffer) < start + size + 2:
+                _more(conn, buffer)
+            body += buffer[start:start + size]
+            buffer[:] = buffer[start + size + 2:]
+            if size == 0:
+                break
+        return first_at, method, path, bytes(body)
+    length = int(headers.get("content-length") or 0)
+    while len(buffer) < length:
+        _more(conn, buffer)
+    body = bytes(buffer[:length])
+    buffer[:] = buffer[length:]
+    return first_at, method, path, body
+
+
+def floor_alone(env: dict, logfile: Path) -> dict:
+    """The floor function's own cost of one warm invocation, with no HTTP front: one release
+    `floor` process against a minimal Runtime API on raw sockets in this process, which
+    hands out the next event as soon as it is asked. Each sample runs from just before the
+    event is written to `next`'s connection until the first bytes of the function's
+    response POST arrive: reading the event, lambda_http and the handler, writing the
+    answer. Whatever the emulator's floor rows take beyond this at one connection is the
+    HTTP front (API Gateway's part: the client's hop, the event built, the answer mapped)
+    and the Lambda service's hand-over: what the emulator adds."""
+    log(f"   the floor function alone: {ALONE_WARMUP} + {ALONE_SAMPLES} invocations back to back "
+        f"against a minimal Runtime API")
+    event = apigw_v2_event("GET", FLOOR_PATH)
+    total = ALONE_WARMUP + ALONE_SAMPLES
+    payloads = []
+    for i in range(total):
+        event["requestContext"]["requestId"] = f"{i:016x}"
+        payloads.append(json.dumps(event).encode())
+    prefix = "/2018-06-01/runtime/invocation/"
+    state = {"handed": 0, "sent_at": {}, "samples": [], "statuses": {}, "errors": []}
+    done = threading.Event()
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    address = f"127.0.0.1:{listener.getsockname()[1]}"
+    arn = "arn:aws:lambda:us-east-1:000000000000:function:floor"
+
+    def serve(conn: socket.socket):
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        buffer = bytearray()
+        try:
+            while True:
+                request = _read_request(conn, buffer)
+                if request is None:
+                    return
+                first_at, method, path, body = request
+                if method == "GET" and path == prefix + "next":
+                    i = state["handed"]
+                    if i >= total:
+                        done.wait(60)
+                        return
+                    state["handed"] = i + 1
+                    request_id = f"bench-{i:08d}"
+                    payload = payloads[i]
+                    head = (f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(payload)}\r\n"
+                            f"Lambda-Runtime-Aws-Request-Id: {request_id}\r\n"
+                            f"Lambda-Runtime-Deadline-Ms: {int(time.time() * 1000) + 900_000}\r\n"
+                            f"Lambda-Runtime-Invoked-Function-Arn: {arn}\r\n"
+                            f"Lambda-Runtime-Trace-Id: Root=1-00000000-000000000000000000000000;Sampled=0\r\n\r\n"
+                            ).encode() + payload
+                    state["sent_at"][request_id] = time.perf_counter()
+                    conn.sendall(head)
+                    continue
+                if method == "POST" and path.endswith("/response"):
+                    request_id = path[len(prefix):-len("/response")]
+                    sent_at = state["sent_at"].pop(request_id, None)
+                    if sent_at is not None and int(request_id.split("-")[1]) >= ALONE_WARMUP:
+                        state["samples"].append((first_at - sent_at) * 1000)
+                    try:
+                        code = json.loads(body).get("statusCode")
+                    except (ValueError, AttributeError):
+                        code = None
+                    state["statuses"][code] = state["statuses"].get(code, 0) + 1
+                    if len(state["samples"]) >= ALONE_SAMPLES:
+                        done.set()
+                else:
+                    state["errors"].append(f"{method} {path}: {body[:300]!r}")
+                    done.set()
+                reply = b'{"status":"OK"}'
+                conn.sendall(b"HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\nContent-Length: "
+                             + str(len(reply)).encode() + b"\r\n\r\n" + reply)
+        except OSError:
+            return
+        finally:
+            conn.close()
+
+    def accept():
+        while not done.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            conn.settimeout(None)
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    floor_env = {**env, "AWS_LAMBDA_RUNTIME_API": address, "AWS_LAMBDA_FUNCTION_NAME": "floor",
+                 "AWS_LAMBDA_FUNCTION_VERSION": "1", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024"}
+    with open(logfile, "ab") as out:
+        proc = subprocess.Popen([str(RELEASE / "floor")], cwd=ROOT, env=floor_env, stdin=subprocess.DEVNULL,
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    started = time.monotonic()
+    try:
+        while not done.wait(0.1):
+            if proc.poll() is not None:
+                raise BenchError(f"floor exited {proc.returncode} against the minimal Runtime API:\n{tail(logfile)}")
+            if time.monotonic() - started > 120:
+                raise BenchError(f"floor alone: {len(state['samples'])} of {ALONE_SAMPLES} invocations in 120 s")
+        seconds = time.monotonic() - started
+    finally:
+        done.set()
+        proc.kill()
+        proc.wait()
+        listener.close()
+    if state["errors"]:
+        raise BenchError(f"floor alone: unexpected requests {state['errors'][:3]}")
+    samples = sorted(state["samples"])
+    result = {
+        "invocations": total,
+        "samples": len(samples),
+        "p50_ms": samples[len(samples) // 2],
+        "p90_ms": samples[int(len(samples) * 0.90)],
+        "p99_ms": samples[int(len(samples) * 0.99)],
+        "statuses": {str(k): v for k, v in state["statuses"].items()},
+        "seconds": seconds,
+    }
+    log(f"      p50 {fmt_ms(result['p50_ms'])}, p99 {fmt_ms(result['p99_ms'])} over {len(samples)} invocations "
+        f"(statuses {result['statuses']})")
+    return result
 
 
 # --- nginx in front of the emulator ----------------------------------------------------------
@@ -673,9 +1058,13 @@ class Nginx:
         )
         self.http_port = free_port()
         self.https_port = free_port()
-        while self.https_port == self.http_port:
-            self.https_port = free_port()
+        self.hop_port = free_port()
+        while len({self.http_port, self.https_port, self.hop_port}) < 3:
+            self.https_port, self.hop_port = free_port(), free_port()
         self.base = f"https://127.0.0.1:{self.https_port}"
+        # The bare HTTP hop: a plain-HTTP server that answers by itself (what any HTTP front
+        # costs a client on loopback, the part of the floor rows no emulator can avoid).
+        self.hop_base = f"http://127.0.0.1:{self.hop_port}"
         server_blocks = render(NGINX_TEMPLATE.read_text(encoding="utf-8"), {
             "NGINX_HOST": "localhost",
             "NGINX_HTTP_PORT": str(self.http_port),
@@ -706,6 +1095,7 @@ http {{
     uwsgi_temp_path {self.dir}/uwsgi;
     scgi_temp_path {self.dir}/scgi;
     include {self.dir}/briefthreat.conf;
+    server {{ listen 127.0.0.1:{self.hop_port}; location / {{ return 200 "ok"; }} }}
 }}
 """, encoding="utf-8")
         self.version = tool_version([self.binary, "-v"]).split("/")[-1]
@@ -791,122 +1181,84 @@ def wrk(url: str, connections: int, seconds: int, script: Path | None) -> dict:
         raise BenchError(f"{' '.join(cmd)} failed ({out.returncode}):\n{out.stdout}{out.stderr}")
     result = parse_wrk(out.stdout)
     result["raw"] = out.stdout
-    # The share of the run during which the connections had an answered request under way.
-    # Well below 1: a request hung (the emulator lost a response, its bug) and the
-    # connection sat idle, so req/s says more about the bug than about the function.
-    if result["avg_ms"] and result["duration_ms"]:
-        result["busy"] = result["requests"] * result["avg_ms"] / (result["duration_ms"] * connections)
+    # How long each connection went without an answered request under way: the request in
+    # flight when the run ended (wrk counts only answered ones), or one that hung (a lost
+    # answer, shorter than the timeout). More than twice the p99 (and half a second): flagged
+    # in the table, never redone.
+    if result["duration_ms"]:
+        answered_ms = result["requests"] * (result["avg_ms"] or 0.0) / connections
+        result["idle_ms_per_connection"] = max(0.0, result["duration_ms"] - answered_ms)
     else:
-        result["busy"] = 0.0
+        result["idle_ms_per_connection"] = 0.0
+    result["idle"] = result["idle_ms_per_connection"] > max(2 * (result["p99_ms"] or 0.0), IDLE_FLOOR_MS)
     return result
 
 
-STALLED_BELOW = 0.7  # `busy` share under which a wrk run is done again (at most twice)
+IDLE_FLOOR_MS = 500.0
 
 
-def is_emulator_500(resp: requests.Response) -> bool:
-    """cargo-lambda's own 500 (problem+json), not the function's (tests/conftest.py)."""
-    return resp.status_code == 500 and '"https://httpstatuses.com/500"' in resp.text
+def anomaly(message: str) -> None:
+    ANOMALIES.append(message)
+    log(f"   UNEXPECTED: {message}")
 
 
-def checked_request(method: str, url: str, expect: int, **kwargs) -> requests.Response:
-    """One request that must answer `expect`; the emulator's known failures are retried
-    (after a lost request the emulator is restarted: see Emulator.ensure_alive)."""
+def checked_request(method: str, url: str, expect: int, **kwargs) -> requests.Response | None:
+    """One request that should answer `expect`: anything else (another status, no answer
+    within the timeout) is recorded in ANOMALIES and shown in the table, never retried.
+    None when there was no answer."""
     kwargs.setdefault("timeout", HTTP_TIMEOUT)
     headers = {**IDENTITY, **kwargs.pop("headers", {})}
-    for attempt in range(1, 4):
-        try:
-            resp = requests.request(method, url, headers=headers, allow_redirects=False, **kwargs)
-        except requests.ReadTimeout:
-            log(f"   {method} {url}: no answer, retrying (emulator bug)")
-            if EMULATOR is not None:
-                EMULATOR.ensure_alive(force=True)
-            continue
-        if is_emulator_500(resp) and attempt < 3:
-            log(f"   {method} {url}: the emulator's own 500, retrying (emulator bug)")
-            continue
-        if resp.status_code in (502, 504) and url.startswith("https://") and attempt < 3:
-            log(f"   {method} {url}: nginx {resp.status_code} (the emulator behind it), retrying")
-            if EMULATOR is not None:
-                EMULATOR.ensure_alive(force=True)
-            continue
-        if resp.status_code != expect:
-            raise BenchError(f"{method} {url}: expected {expect}, got {resp.status_code} {resp.text[:300]}")
-        return resp
-    raise BenchError(f"{method} {url}: no answer after 3 attempts")
+    try:
+        resp = requests.request(method, url, headers=headers, allow_redirects=False, **kwargs)
+    except requests.RequestException as e:
+        anomaly(f"{method} {url}: no answer ({type(e).__name__}: {str(e)[:200]})")
+        return None
+    if resp.status_code != expect:
+        anomaly(f"{method} {url}: expected {expect}, got {resp.status_code} {resp.text[:200]!r}")
+    return resp
 
 
 FLOOR_PATH = "/bench/floor"
 FLOOR_SECONDS = 1  # the floor run beside each run of a row
 
 
-def floor_run(emu: Emulator, front: dict, connections: int) -> dict:
+def floor_run(front: dict, connections: int) -> dict:
     """A short run of the floor through `front`, right after a run of a row: the two share
     whatever else the machine was doing at that moment, so their ratio is steadier than a
     ratio to the floor row measured minutes earlier."""
-    url = front["base"] + FLOOR_PATH
-    emu.ensure_alive(FLOOR_PATH)
-    checked_request("GET", url, 200, verify=front["verify"])  # an instance up after a restart
-    return wrk(url, connections, FLOOR_SECONDS, None)
+    return wrk(front["base"] + FLOOR_PATH, connections, FLOOR_SECONDS, None)
 
 
-def warm_row(emu: Emulator, fronts: list[dict], tmp: Path, key: str, label: str, method: str, path: str,
-             headers: dict, body: str | None, expect: int, seconds: int, note: str = "",
-             large: bool = False) -> list[dict]:
-    """One row per connection count and front (the emulator itself, nginx in front of it).
-    Per connection count: a WRK_WARMUP s wrk warm-up through each front, then WRK_RUNS
-    rounds, each one run of `seconds` through every front in turn, every run followed by a
-    FLOOR_SECONDS run of the floor through the same front (the paired floor of the ratio);
-    medians per front. Before each run the function is checked with a small unauthenticated
-    GET of the same path, and the emulator restarted (and warmed up with sequential
-    requests) if the instance is gone; a run that stalled (a response lost by the
-    emulator, see wrk()) is done again, at most twice. `large`: the response is big enough
-    for the emulator bug to break the instance at the end of every run, so the emulator is
-    restarted before each run, and there is one round of WRK_LARGE_SECONDS."""
-    runs_per_row = 1 if large else WRK_RUNS
-    if large:
-        seconds = WRK_LARGE_SECONDS
+def warm_row(fronts: list[dict], tmp: Path, key: str, label: str, method: str, path: str,
+             headers: dict, body: str | None, expect: int, seconds: int, note: str = "") -> list[dict]:
+    """One row per connection count and front (the emulator itself, nginx in front of it;
+    for the floor also cargo-lambda). Per connection count: one checked request and a
+    WRK_WARMUP s wrk warm-up through each front, then WRK_RUNS rounds, each one run of
+    `seconds` through every front in turn, every run followed by a FLOOR_SECONDS run of the
+    floor through the same front (the paired floor of the ratio); medians per front."""
     script = lua_script(tmp, key, method, headers, body) if (method != "GET" or headers or body) else None
     is_floor = path == FLOOR_PATH
-
-    def sequential_warm_up(front):
-        url, verify = front["base"] + path, front["verify"]
-        deadline = time.monotonic() + WRK_WARMUP
-        while time.monotonic() < deadline:
-            checked_request(method, url, expect, headers=headers, data=body, timeout=LIST_GET_TIMEOUT, verify=verify)
-
     rows = []
     for connections in CONNECTIONS:
-        log(f"   {label} c{connections}: warm-up {WRK_WARMUP}s, then {runs_per_row} x {seconds}s through "
+        log(f"   {label} c{connections}: warm-up {WRK_WARMUP}s, then {WRK_RUNS} x {seconds}s through "
             f"{' and '.join(f['name'] for f in fronts)}" + ("" if is_floor else f", each + {FLOOR_SECONDS}s of floor"))
-        restarts_before, exits_before = emu.restarts, emu.instance_exits()
         for front in fronts:
-            # The probe also starts the instance if needed (cargo run: a no-op after the build).
-            emu.ensure_alive(path, lambda front=front: sequential_warm_up(front))
             checked_request(method, front["base"] + path, expect, headers=headers, data=body,
                             timeout=LIST_GET_TIMEOUT, verify=front["verify"])
-            if not large:
-                wrk(front["base"] + path, connections, WRK_WARMUP, script)
-        per_front = {front["name"]: {"runs": [], "stalled": [], "floor": []} for front in fronts}
-        for _ in range(runs_per_row):
+            warm_up = wrk(front["base"] + path, connections, WRK_WARMUP, script)
+            if warm_up["timeouts"] or warm_up["socket_errors"] or warm_up["non_2xx"]:
+                anomaly(f"{label} c{connections} via {front['name']}, wrk warm-up: timeouts {warm_up['timeouts']}, "
+                        f"socket errors {warm_up['socket_errors']}, non-2xx {warm_up['non_2xx']}")
+        per_front = {front["name"]: {"runs": [], "floor": []} for front in fronts}
+        for _ in range(WRK_RUNS):
             for front in fronts:
                 mine = per_front[front["name"]]
-                for attempt in range(3):
-                    emu.ensure_alive(path, lambda front=front: sequential_warm_up(front), force=large or attempt > 0)
-                    run = wrk(front["base"] + path, connections, seconds, script)
-                    if run["busy"] >= STALLED_BELOW or attempt == 2:
-                        break
-                    mine["stalled"].append(round(run["busy"], 2))
-                    log(f"      {front['name']}: stalled run (answered requests under way {run['busy']:.0%} of the "
-                        f"time: the emulator lost a response, its bug), once more: {fmt_rate(run['rps'])} req/s, "
-                        f"p50 {fmt_ms(run['p50_ms'])}")
+                run = wrk(front["base"] + path, connections, seconds, script)
                 mine["runs"].append(run)
-                mine["floor"].append(run if is_floor else floor_run(emu, front, connections))
-        if large:  # leave a working emulator for what comes next
-            emu.ensure_alive(path, force=True)
+                mine["floor"].append(run if is_floor else floor_run(front, connections))
         for front in fronts:
             mine = per_front[front["name"]]
-            runs = mine["runs"]
+            runs, floors = mine["runs"], mine["floor"]
             row = {
                 "key": key,
                 "label": label,
@@ -917,19 +1269,17 @@ def warm_row(emu: Emulator, fronts: list[dict], tmp: Path, key: str, label: str,
                 "rps": median([r["rps"] for r in runs]),
                 "p50_ms": median([r["p50_ms"] for r in runs if r["requests"]]),
                 "p99_ms": median([r["p99_ms"] for r in runs if r["requests"]]),
-                "paired_floor_p50_ms": median([r["p50_ms"] for r in mine["floor"] if r["requests"]]),
-                "paired_floor_p50_runs_ms": [r["p50_ms"] for r in mine["floor"]],
+                "paired_floor_p50_ms": median([r["p50_ms"] for r in floors if r["requests"]]),
+                "paired_floor_p50_runs_ms": [r["p50_ms"] for r in floors],
                 "requests": sum(r["requests"] for r in runs),
                 "timeouts": sum(r["timeouts"] for r in runs),
                 "socket_errors": sum(r["socket_errors"] for r in runs),
                 "non_2xx": sum(r["non_2xx"] for r in runs),
-                "large_response_restarts": large,
-                # for the row's connection count, both fronts together
-                "instance_exits": emu.instance_exits() - exits_before,
-                "emulator_restarts": emu.restarts - restarts_before,
-                "stalled_runs_redone_busy": mine["stalled"],
-                "busy_runs": [round(r["busy"], 3) for r in runs],
-                "still_stalled": sum(1 for r in runs if r["busy"] < STALLED_BELOW),
+                # the paired floor runs are load too: their errors count
+                "floor_errors": 0 if is_floor else sum(r["timeouts"] + r["socket_errors"] + r["non_2xx"]
+                                                       for r in floors),
+                "idle_ms_per_connection_runs": [round(r["idle_ms_per_connection"], 1) for r in runs],
+                "idle_runs": sum(1 for r in runs if r["idle"]),
                 "rps_runs": [r["rps"] for r in runs],
                 "p50_runs_ms": [r["p50_ms"] for r in runs],
                 "p99_runs_ms": [r["p99_ms"] for r in runs],
@@ -940,9 +1290,8 @@ def warm_row(emu: Emulator, fronts: list[dict], tmp: Path, key: str, label: str,
             rows.append(row)
             log(f"      {front['name']}: {fmt_rate(row['rps'])} req/s, p50 {fmt_ms(row['p50_ms'])}, "
                 f"p99 {fmt_ms(row['p99_ms'])} (floor beside it: p50 {fmt_ms(row['paired_floor_p50_ms'])}), "
-                f"timeouts {row['timeouts']}, errors {row['socket_errors']}, non-2xx {row['non_2xx']}")
-        log(f"      instance exits {emu.instance_exits() - exits_before}, "
-            f"emulator restarts {emu.restarts - restarts_before}")
+                f"timeouts {row['timeouts']}, errors {row['socket_errors']}, non-2xx {row['non_2xx']}"
+                + (f", floor runs' errors {row['floor_errors']}" if row["floor_errors"] else ""))
     return rows
 
 
@@ -992,7 +1341,6 @@ def timed(session: requests.Session, method: str, url: str, **kwargs) -> tuple[f
 
 def section_login_timing(emu: Emulator) -> dict:
     log(f"d. login timing: unknown user vs known user with a wrong password, {LOGIN_SAMPLES} each, interleaved")
-    emu.ensure_alive("/api/v1/auth/login")
     url = emu.base + "/api/v1/auth/login"
     cases = {
         "unknown_user": {"username": "nobody-" + secrets.token_hex(4), "password": "wrong-password"},
@@ -1005,9 +1353,15 @@ def section_login_timing(emu: Emulator) -> dict:
         for i in range(LOGIN_SAMPLES):
             order = list(cases) if i % 2 == 0 else list(reversed(cases))
             for case in order:
-                ms, resp = timed(session, "POST", url, json=cases[case], timeout=HTTP_TIMEOUT)
+                try:
+                    ms, resp = timed(session, "POST", url, json=cases[case], timeout=HTTP_TIMEOUT)
+                except requests.RequestException as e:
+                    anomaly(f"login {case}: no answer ({type(e).__name__})")  # reported, not sampled
+                    session.close()
+                    continue
                 if resp.status_code != 401:
-                    raise BenchError(f"login {case}: expected 401, got {resp.status_code} {resp.text[:200]}")
+                    anomaly(f"login {case}: expected 401, got {resp.status_code} {resp.text[:200]!r}")
+                    continue
                 samples[case].append(ms)
     unknown, wrong = median(samples["unknown_user"]), median(samples["wrong_password"])
     ratio = wrong / unknown
@@ -1027,35 +1381,31 @@ def section_login_timing(emu: Emulator) -> dict:
 def list_timing(emu: Emulator, token: str, forms: int) -> dict:
     url = emu.base + "/api/v1/form"
     headers = {"Authorization": f"Bearer {token}"}
-    samples, lost, emulator_500, size = [], 0, 0, None
-    emu.ensure_alive("/api/v1/form")
+    samples, lost, wrong_status, size = [], 0, 0, None
     checked_request("GET", url, 200, headers=headers, timeout=LIST_GET_TIMEOUT)  # warm, not sampled
     with requests.Session() as session:
         session.headers.update(IDENTITY)
         while len(samples) < LIST_SAMPLES:
-            if lost + emulator_500 > 3 * LIST_SAMPLES:
-                raise BenchError(f"GET /api/v1/form ({forms} forms): {lost} lost, {emulator_500} emulator 500s")
+            if lost + wrong_status > LIST_SAMPLES:
+                raise BenchError(f"GET /api/v1/form ({forms} forms): {lost} without answer, {wrong_status} not 200")
             try:
                 ms, resp = timed(session, "GET", url, headers=headers, timeout=LIST_GET_TIMEOUT)
-            except requests.ReadTimeout:
-                lost += 1  # the emulator bug (README): counted and reported, not sampled
+            except requests.RequestException as e:
+                lost += 1  # counted and reported, not sampled
+                anomaly(f"GET /api/v1/form ({forms} forms): no answer in {LIST_GET_TIMEOUT:.0f} s ({type(e).__name__})")
                 session.close()
-                emu.ensure_alive("/api/v1/form", force=True)  # giving up on it breaks the instance
-                checked_request("GET", url, 200, headers=headers, timeout=LIST_GET_TIMEOUT)  # warm again
-                continue
-            if is_emulator_500(resp):
-                emulator_500 += 1  # its other face: counted and reported, not sampled
                 continue
             if resp.status_code != 200:
-                raise BenchError(f"GET /api/v1/form: {resp.status_code} {resp.text[:200]}")
+                wrong_status += 1  # counted and reported, not sampled
+                anomaly(f"GET /api/v1/form ({forms} forms): {resp.status_code} {resp.text[:200]!r}")
+                continue
             count = len(resp.json())
             if count < forms:
                 raise BenchError(f"GET /api/v1/form listed {count} forms, expected {forms}")
             size = len(resp.content)
             samples.append(ms)
-    emu.ensure_alive("/api/v1/form", force=forms >= 10_000)  # a lost request may be stuck in it
     return {"forms": forms, "median_ms": median(samples), "response_bytes": size, "lost_no_answer_in_5s": lost,
-            "emulator_500s": emulator_500, "samples_ms": [round(x, 2) for x in samples]}
+            "not_200": wrong_status, "samples_ms": [round(x, 2) for x in samples]}
 
 
 # --- f. e-mail throughput ---------------------------------------------------------------------
@@ -1070,7 +1420,7 @@ def cpu_seconds(pid: int):
 
 
 def instance_pid(emu: Emulator, function: str):
-    """The running instance of `function` under the emulator (cargo run's child)."""
+    """The running instance of `function` under the emulator (its child process)."""
     for pid in descendants(emu.proc.pid):
         try:
             if Path(f"/proc/{pid}/comm").read_text().strip() == function[:15]:
@@ -1082,9 +1432,18 @@ def instance_pid(emu: Emulator, function: str):
 
 def section_email(emu: Emulator, db_url: str, sink: SmtpSink) -> dict:
     log(f"f. e-mail throughput: {EMAILS} messages through `email` to the SMTP sink")
-    emu.ensure_alive("/health")
-    sql(db_url, "DELETE FROM email_outbox")  # what the POST /api/v1/form runs queued
-    emu.invoke("email")  # warm: the instance is up, the SMTP transport built
+    # Warm: the instance is up, the SMTP transport built. It runs after any Event invocation
+    # that section c's commits (POST /api/v1/form) queued, so their mail is out by then.
+    emu.invoke("email")
+    sink.parse = True
+    triggered = {
+        "sink_received_before_f": sink.received(),
+        "outbox_status_counts": {str(k): v for k, v in
+                                 sql(db_url, "SELECT status, COUNT(*) FROM email_outbox GROUP BY status")},
+    }
+    log(f"   before f: the sink got {triggered['sink_received_before_f']} e-mails (section c's form posts, "
+        f"delivered by `email` invoked after each commit); outbox {triggered['outbox_status_counts']}")
+    sql(db_url, "DELETE FROM email_outbox")
     email_pid = instance_pid(emu, "email")
     before = len(sink.messages())
     marker = f"bench-{secrets.token_hex(4)}"
@@ -1122,7 +1481,7 @@ def section_email(emu: Emulator, db_url: str, sink: SmtpSink) -> dict:
     while len(sink.messages()) - before < EMAILS and time.monotonic() < deadline:
         time.sleep(0.1)
     received = sink.messages()[before:]
-    ours = sum(1 for m in received if str(m.message["Subject"] or "").startswith(marker))
+    ours = sum(1 for m in received if str(m["Subject"] or "").startswith(marker))
     status_counts = dict(sql(db_url, "SELECT status, COUNT(*) FROM email_outbox GROUP BY status"))
     seconds = finished - started
     result = {
@@ -1141,6 +1500,7 @@ def section_email(emu: Emulator, db_url: str, sink: SmtpSink) -> dict:
         "sink_cpu_seconds": own_cpu,
         "email_cpu_share": email_cpu / seconds if email_cpu is not None and seconds > 0 else None,
         "sink_cpu_share": own_cpu / seconds if seconds > 0 else None,
+        "before_f": triggered,
     }
     log(f"   {delivered} delivered in {seconds:.1f}s ({fmt_rate(result['messages_per_second'])}/s); "
         f"sink got {len(received)} (ours {ours}); CPU: email {email_cpu if email_cpu is not None else '?'} s, "
@@ -1155,7 +1515,8 @@ def build_table(r: dict) -> str:
     rows: list[list[str]] = []
 
     for s in r["sizes"]:
-        name = s["function"] + ("" if s["lambda"] else " (CLI, not a Lambda)")
+        name = s["function"] + ("" if s["lambda"] else " (self-hosted runtime)" if s["function"] == "lambda-emulator"
+                                else " (CLI, not a Lambda)")
         rows.append(["a", f"size {name}", "", "", "", "",
                      f"binary {fmt_bytes(s['binary_bytes'])}, zip {fmt_bytes(s['zip_bytes'])}"])
 
@@ -1167,32 +1528,77 @@ def build_table(r: dict) -> str:
                      f"peak RSS {rss}; min–max {fmt_ms(c['min_ms'])}–{fmt_ms(c['max_ms'])}; "
                      f"{c['event']} → {c['status'] if c['status'] is not None else 'ok'}"])
 
-    direct_p50 = {(w["key"], w["connections"]): w["p50_ms"] for w in r["warm"] if w["via"] == "emulator"}
-    for w in r["warm"]:
+    direct = {(w["key"], w["connections"]): w for w in r["warm"] if w["via"] == "emulator"}
+    alone, hop = r["floor_alone"], r.get("bare_hop")
+    suffix = {"emulator": "", "nginx": " · nginx", "cargo-lambda": " · cargo-lambda"}
+    for i, w in enumerate(r["warm"]):
         base = w["paired_floor_p50_ms"]
         ratio = w["p50_ms"] / base if (base and w["p50_ms"] is not None) else None
+        ours = direct.get((w["key"], w["connections"]))
         figures = []
         if w["key"] != "floor" and base is not None:
             figures.append(f"floor beside it {fmt_ms(base)}")
-        if w["via"] == "nginx":
-            direct = direct_p50.get((w["key"], w["connections"]))
-            if direct is not None and w["p50_ms"] is not None:
-                delta = w["p50_ms"] - direct
-                figures.append(f"nginx {delta:+.2f} ms at p50" if abs(delta) < 10 else f"nginx {delta:+,.0f} ms at p50")
+        if w["via"] == "nginx" and ours and ours["p50_ms"] is not None and w["p50_ms"] is not None:
+            delta = w["p50_ms"] - ours["p50_ms"]
+            figures.append(f"nginx {delta:+.2f} ms at p50" if abs(delta) < 10 else f"nginx {delta:+,.0f} ms at p50")
+        if w["via"] == "cargo-lambda" and ours and w["rps"] and ours["rps"] and w["p50_ms"] is not None:
+            goal = "; target ≥ 5×" if w["connections"] > 1 else ""
+            figures.append(f"ours {ours['rps'] / w['rps']:.1f}× its req/s{goal}, "
+                           f"p50 {ours['p50_ms'] - w['p50_ms']:+.2f} ms; cargo-lambda 1.9.2, one floor process")
+        if w["key"] == "floor" and w["via"] == "emulator" and w["connections"] == 1 and w["p50_ms"] is not None:
+            added = w["p50_ms"] - alone["p50_ms"]
+            extra = (f", of which {fmt_ms(hop['p50_ms'])} is any HTTP server's hop (wrk → nginx `return 200`)"
+                     if hop and hop.get("p50_ms") is not None else "")
+            figures.append(f"the emulator adds {added:+.2f} ms at p50 to the function alone{extra}; target ≤ 0.3 ms")
         if w["note"] and w["via"] == "emulator":
             figures.append(w["note"])
         problems = [f"{n} {what}" for n, what in ((w["timeouts"], "timeouts"), (w["socket_errors"], "socket errors"),
-                                                    (w["non_2xx"], "non-2xx")) if n]
+                                                    (w["non_2xx"], "non-2xx"),
+                                                    (w["floor_errors"], "errors in the floor runs beside it")) if n]
         figures.append(", ".join(problems) if problems else "no errors")
-        if w["large_response_restarts"]:
-            figures.append("1 run, emulator restarted first (its bug)")
-        if w["stalled_runs_redone_busy"]:
-            figures.append(f"{len(w['stalled_runs_redone_busy'])} stalled run(s) done again (emulator bug)")
-        if w["still_stalled"]:
-            figures.append(f"STALLED: req/s understated, {w['still_stalled']} run(s) lost a response (emulator bug)")
-        where = "" if w["via"] == "emulator" else " · nginx"
-        rows.append(["c", f"{w['label']} c{w['connections']}{where}", fmt_rate(w["rps"]), fmt_ms(w["p50_ms"]),
-                     fmt_ms(w["p99_ms"]), fmt_ratio(ratio), "; ".join(figures)])
+        if w["idle_runs"]:
+            figures.append(f"{w['idle_runs']} run(s) in which a connection sat idle > 2 × p99 (a hung request?)")
+        rows.append(["c", f"{w['label']} c{w['connections']}{suffix[w['via']]}", fmt_rate(w["rps"]),
+                     fmt_ms(w["p50_ms"]), fmt_ms(w["p99_ms"]), fmt_ratio(ratio), "; ".join(figures)])
+        last_floor = w["key"] == "floor" and (i + 1 == len(r["warm"]) or r["warm"][i + 1]["key"] != "floor")
+        if last_floor:
+            rows.append(["c", "floor function alone c1 (minimal Runtime API)", "", fmt_ms(alone["p50_ms"]),
+                         fmt_ms(alone["p99_ms"]), "",
+                         f"{alone['samples']:,} warm invocations back to back, no HTTP front: event written → "
+                         f"answer's first byte; statuses {alone['statuses']}"])
+            if hop:
+                rows.append(["c", "bare HTTP hop c1 (nginx `return 200`)", fmt_rate(hop["rps"]),
+                             fmt_ms(hop["p50_ms"]), fmt_ms(hop["p99_ms"]), "",
+                             "wrk → nginx over plain HTTP, keep-alive: what any HTTP front costs the client"])
+
+    mem = r["memory"]
+    idle, loaded = mem["idle"], mem.get("after_loads")
+
+    def mib(kib):
+        return "-" if kib is None else f"{kib / 1024:.1f} MiB"
+
+    def largest(m, n=3):
+        names = sorted(m["by_name"].items(), key=lambda kv: -kv[1]["rss_kib"])[:n]
+        return ", ".join(f"{name} {v['processes']} × ≤{mib(v['max_rss_kib'])}" for name, v in names)
+
+    rows.append(["c", "RSS lambda-emulator, idle", "", "", "", "",
+                 f"{mib(idle['root_rss_kib'])} just after the start, all {idle['expected_instances']} instances up; "
+                 f"whole tree {mib(idle['rss_kib'])} over {idle['processes']} processes (PSS {mib(idle['pss_kib'])})"])
+    if loaded:
+        rows.append(["c–f", "RSS whole self-hosted tree after the loads", "", "", "", "",
+                     f"{mib(loaded['rss_kib'])} (sum of VmRSS) over {loaded['processes']} processes, PSS "
+                     f"{mib(loaded['pss_kib'])}; lambda-emulator {mib(loaded['root_rss_kib'])}; largest: {largest(loaded)}"])
+    err = r["errors"]
+    rows.append(["c–f", "errors", "", "", "", "",
+                 f"wrk: {err['wrk_timeouts']} timeouts, {err['wrk_socket_errors']} socket errors, {err['wrk_non_2xx']} "
+                 f"non-2xx over {err['wrk_requests']:,} requests; other requests: {err['anomalies']} unexpected; "
+                 f"emulator log: {err['emulator']['status_5xx']} answers 5xx, {err['emulator']['warnings_errors']} "
+                 f"warnings/errors, {err['emulator']['restarts']} instance restarts; the functions logged "
+                 f"{err['emulator']['function_warnings_errors']} WARN/ERROR lines"
+                 + "".join(f", {n} × {kind}" for kind, n in sorted(
+                     err["emulator"]["function_warnings_errors_kinds"].items(), key=lambda kv: -kv[1])[:3])
+                 + (f"; the floor runs beside the rows: {err['wrk_floor_runs_errors']} errors"
+                    if err["wrk_floor_runs_errors"] else "")])
 
     d = r["login_timing"]
     rows.append(["d", "login 401, unknown user", "", fmt_ms(d["unknown_user_median_ms"]), "", "",
@@ -1204,9 +1610,9 @@ def build_table(r: dict) -> str:
     e = r["list_growth"]
     for item in e["sizes"]:
         rows.append(["e", f"GET /api/v1/form, {item['forms']:,} forms", "", fmt_ms(item["median_ms"]), "", "",
-                     f"{LIST_SAMPLES} sequential; {fmt_bytes(item['response_bytes'])} body; "
-                     f"emulator bug: no answer in 5 s {item['lost_no_answer_in_5s']}, "
-                     f"emulator 500 {item['emulator_500s']} (retried, not sampled)"])
+                     f"{LIST_SAMPLES} sequential; {fmt_bytes(item['response_bytes'] or 0)} body; "
+                     f"no answer in {LIST_GET_TIMEOUT:.0f} s: {item['lost_no_answer_in_5s']}, "
+                     f"not 200: {item['not_200']}"])
     rows.append(["e", "list growth 10,000 ÷ 100 forms", "", "", "", "", f"ratio {e['ratio']:.1f}×"])
 
     f = r["email"]
@@ -1218,6 +1624,12 @@ def build_table(r: dict) -> str:
                  f"msg/s; {f['seconds']:.1f} s over {f['invocations']} invocations; sink got "
                  f"{f['sink_received']:,} ({'exactly' if f['exact'] else 'NOT exactly'} {f['queued']:,}); "
                  f"retrying {f['retrying']}, dead {f['dead']}{cpu}"])
+    before = f["before_f"]
+    ce = r.get("c_email", {})
+    rows.append(["f", "e-mail after each commit (c's form posts)", "", "", "", "",
+                 f"the sink got {before['sink_received_before_f']:,} before f, from `email` invoked by the "
+                 f"emulator after each commit (no poller); outbox then {before['outbox_status_counts']}; "
+                 f"after the form rows the outbox was empty within {ce.get('drain_wait_s', '?')} s"])
 
     g = r["argon2"]
     rows.append(["g", "argon2 hash (release)", "", fmt_ms(g["median_ms"]), "", "",
@@ -1246,22 +1658,40 @@ def notes(r: dict) -> str:
         f"rate-limited request pays its Redis check, none is refused: Redis ran the check "
         f"{redis.get('rate_limit_scripts_run', '?')} times for the {redis.get('wrk_requests_rate_limited_rows', '?')} "
         f"wrk requests of the limited rows, plus warm-ups), production secrets, TRUSTED_PROXIES=127.0.0.1.",
-        f"c: `cargo lambda watch --release`, default --concurrency 1 (one instance per function, requests to it "
-        f"served one at a time; 16 connections queue); wrk -t1 -c1 / -t2 -c16 --timeout {WRK_TIMEOUT}, "
-        f"{WRK_WARMUP} s warm-up then median of {WRK_RUNS} runs of {WRK_SECONDS} s ({WRK_LOGIN_SECONDS} s for login; "
-        f"2 MB answers: 1 run of {WRK_LARGE_SECONDS} s), direct and `· nginx` runs taking turns. `· nginx`: the same "
-        f"load over HTTPS (keep-alive) through nginx {m.get('nginx', '?')} with local/nginx/briefthreat.conf.template "
-        f"(1 worker, self-signed P-256 certificate) in front of the same emulator. ÷ floor = p50 / p50 of GET "
-        f"/bench/floor (a do-nothing lambda_http function under the same emulator) at the same connection count, "
-        f"the same way (direct or through nginx), in a {FLOOR_SECONDS} s run right after each run of the row (the "
-        f"median of those: \"floor beside it\"); the floor rows are its own longer runs. b: median / floor's "
-        f"median. A run in which a response got lost (the emulator's bug: connections idle for much of the run) is "
-        f"done again, at most twice.",
-        "f: the e-mails go to an aiosmtpd sink in the benchmark's own Python process, which parses every "
-        "message: at these rates the sink, not the `email` function, is the bottleneck (see the CPU shares).",
+        f"c: `{m.get('emulator_command', 'lambda-emulator')}` (local/lambda-emulator): {m.get('instances', '?')} "
+        f"instances of each HTTP function (its default on this machine, as `make serve` and compose run it; "
+        f"one of `email`, `cleanup`), each serving one request at a time; at 1 connection one request is in "
+        f"flight, so the c1 rows compare with one instance per function. EMAIL_SCHEDULE_SECONDS="
+        f"{EMAIL_SCHEDULE_SECONDS}: `email` runs only when a commit or the bench invokes it. wrk -t1 -c1 / -t2 "
+        f"-c16 --timeout {WRK_TIMEOUT}, {WRK_WARMUP} s warm-up then median of {WRK_RUNS} runs of {WRK_SECONDS} s "
+        f"({WRK_LOGIN_SECONDS} s for login), the fronts' runs taking turns. `· nginx`: the same load over HTTPS "
+        f"(keep-alive) through nginx {m.get('nginx', '?')} with local/nginx/briefthreat.conf.template (1 worker, "
+        f"self-signed P-256 certificate) in front of the same emulator. `· cargo-lambda`: the floor through "
+        f"`cargo lambda watch --only-lambda-apis` (cargo-lambda {m['cargo_lambda']}, the runtime this one "
+        f"replaced) with one release `floor` process started against its Runtime API, as "
+        f"local/serve_functions.py ran it. The floor function alone: one `floor` process against a minimal "
+        f"Runtime API on raw sockets in the bench (event written → first byte of its answer, {ALONE_SAMPLES:,} "
+        f"invocations after {ALONE_WARMUP} warm-ups); the emulator adds = floor c1 p50 − that p50 (so it "
+        f"includes wrk's own hop, shown by the bare-hop row). ÷ floor = p50 / p50 of GET /bench/floor (a "
+        f"do-nothing lambda_http function under the same emulator) at the same connection count, the same way "
+        f"(direct or through nginx), in a {FLOOR_SECONDS} s run right after each run of the row (the median of "
+        f"those: \"floor beside it\"); the floor rows are its own longer runs. b: median / floor's median. "
+        f"Errors are counted, never retried: wrk's timeouts, socket errors and non-2xx per row (the floor runs "
+        f"beside a row included), every other request that got no answer or an unexpected status, and the "
+        f"emulator's log (answers of 5xx, warnings and errors, instance restarts). RSS: sum of VmRSS (and PSS) "
+        f"over the emulator and every process below it, idle {IDLE_SETTLE:.0f} s after the last instance came "
+        f"up, and after the loads of c–f.",
+        f"POST /api/v1/form: each commit invokes `email` (Event, through the emulator's Invoke API, as in AWS), "
+        f"which sends the e-mail while the rows run, to an SMTP sink in the bench's own process that only counts "
+        f"them during c; before the next row the bench waits until the outbox is empty. The bench process used "
+        f"{r.get('bench_process_cpu_c_s', '?')} s of CPU during c and e.",
+        "f: the e-mails are queued by SQL, so no commit invokes `email`, and its schedule is an hour away: the "
+        "bench's own Invokes (RequestResponse) drain the queue. They go to an aiosmtpd sink in the benchmark's own "
+        "Python process, which parses every message: at these rates the sink, not the `email` function, is the "
+        "bottleneck (see the CPU shares).",
         f"Total {m['total_seconds']:.0f} s after the release build ({sections})."
-        + (f" WARNING: cargo compiled {', '.join(m['compiled_during_run'])} during the run: c–f are off."
-           if m.get("compiled_during_run") else ""),
+        + (f" WARNING: {', '.join(m['binaries_changed_during_run'])} changed on disk during the run (a build "
+           f"elsewhere): the figures mix builds." if m.get("binaries_changed_during_run") else ""),
     ])
 
 
@@ -1279,8 +1709,19 @@ def interrupted(signum, _frame):
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+def binary_stamps(names: list[str]) -> dict[str, tuple[int, int]]:
+    """(mtime, size) of each release binary: a build elsewhere during the run changes them."""
+    stamps = {}
+    for name in names:
+        try:
+            st = (RELEASE / name).stat()
+            stamps[name] = (st.st_mtime_ns, st.st_size)
+        except OSError:
+            stamps[name] = (0, 0)
+    return stamps
+
+
 def main() -> int:
-    global EMULATOR
     # local/harness.py forwards SIGTERM: leave through the cleanup below.
     signal.signal(signal.SIGTERM, interrupted)
     admin_url = os.environ.get("TEST_MYSQL_ADMIN_URL")
@@ -1292,7 +1733,7 @@ def main() -> int:
     if not shutil.which("wrk"):
         print("wrk not found: apt-get install wrk (make bench does)", file=sys.stderr)
         return 2
-    for path in (CARGO_LAMBDA, RELEASE / "migrate"):
+    for path in (CARGO_LAMBDA, RELEASE / "migrate", EMULATOR_BINARY, RELEASE / "floor"):
         if not path.exists():
             print(f"{path} missing (make bench builds it)", file=sys.stderr)
             return 2
@@ -1317,7 +1758,7 @@ def main() -> int:
     }
 
     results: dict = {"meta": meta}
-    # Logs of this run (migrate, cold starts, cargo lambda watch, wrk scripts) stay for inspection.
+    # Logs of this run (cold starts, the emulator, cargo-lambda, nginx, wrk scripts) stay for inspection.
     tmp = OUT_DIR / "logs"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -1327,8 +1768,11 @@ def main() -> int:
     sink.start()
     emu: Emulator | None = None
     nginx: Nginx | None = None
+    cargo_lambda: CargoLambda | None = None
+    stamps: dict = {}
     try:
         binaries = workspace_binaries()
+        stamps = binary_stamps(binaries)
         routes = http_routes()
         results["sizes"] = section_sizes(binaries)
         results["argon2"] = section_argon2()
@@ -1379,9 +1823,17 @@ def main() -> int:
         results["cold_starts"] = section_cold_starts(lambdas, routes, env, tmp)
         mark_section("b")
 
-        log("c. starting cargo lambda watch --release, and nginx in front of it")
-        emu = EMULATOR = Emulator(env, port, tmp / "cargo-lambda.log")
+        log("c. starting the emulator (target/release/lambda-emulator), and nginx in front of it")
+        sink.parse = False  # c's e-mails are counted, not parsed (see SmtpSink)
+        own_cpu_c = time.process_time()
+        emu = Emulator(env, port, tmp / "emulator.log", [f for f in lambdas if f in routes or f in EVENT_FUNCTIONS])
         emu.wait_for_health()
+        meta["emulator_command"] = emu.command
+        meta["instances"] = emu.instances
+        results["memory"] = {"idle": emu.idle_memory()}
+        idle = results["memory"]["idle"]
+        log(f"   {emu.instances} instances per HTTP function; idle RSS: emulator {idle['root_rss_kib'] / 1024:.1f} MiB, "
+            f"whole tree {idle['rss_kib'] / 1024:.1f} MiB over {idle['processes']} processes")
         nginx = Nginx(f"127.0.0.1:{port}", tmp / "nginx-error.log")
         meta["nginx"] = nginx.version
         fronts = [
@@ -1389,18 +1841,32 @@ def main() -> int:
             {"name": "nginx", "base": nginx.base, "verify": str(nginx.cert)},
         ]
         redis_before = redis_scripts_run(redis_url)
-        login = requests.post(emu.base + "/api/v1/auth/login", json={"username": "root", "password": ROOT_PASSWORD},
-                              timeout=HTTP_TIMEOUT)
-        if login.status_code != 200:
-            raise BenchError(f"root login: {login.status_code} {login.text[:300]}")
+        login = checked_request("POST", emu.base + "/api/v1/auth/login", 200,
+                                json={"username": "root", "password": ROOT_PASSWORD})
+        if login is None or login.status_code != 200:
+            raise BenchError(f"root login: {login.status_code if login is not None else 'no answer'}")
         token = login.json()["access_token"]
         auth = {"Authorization": f"Bearer {token}"}
         submitter = add_bench_user(db_url)
         warm: list[dict] = []
         S = WRK_SECONDS
-        warm += warm_row(emu, fronts, tmp, "floor", "GET /bench/floor (floor)", "GET", "/bench/floor", {}, None, 200, S)
-        warm += warm_row(emu, fronts, tmp, "health", "GET /health", "GET", "/health", {}, None, 200, S)
-        warm += warm_row(emu, fronts, tmp, "whoami", "GET /api/v1/auth/login (whoami, root)", "GET", "/api/v1/auth/login",
+        log("   cargo lambda watch --only-lambda-apis beside it, for the floor rows")
+        cargo_lambda = CargoLambda(env, tmp / "cargo-lambda.log")
+        floor_fronts = [*fronts, {"name": "cargo-lambda", "base": cargo_lambda.base, "verify": None}]
+        warm += warm_row(floor_fronts, tmp, "floor", "GET /bench/floor (floor)", "GET", FLOOR_PATH, {}, None, 200, S)
+        cargo_lambda.stop()
+        cargo_lambda = None
+        results["floor_alone"] = floor_alone(env, tmp / "floor-alone.log")
+        hops = [wrk(nginx.hop_base + "/", 1, WRK_SECONDS, None) for _ in range(WRK_RUNS)]
+        results["bare_hop"] = {
+            "rps": median([h["rps"] for h in hops]),
+            "p50_ms": median([h["p50_ms"] for h in hops]),
+            "p99_ms": median([h["p99_ms"] for h in hops]),
+            "errors": sum(h["timeouts"] + h["socket_errors"] + h["non_2xx"] for h in hops),
+        }
+        log(f"   bare HTTP hop (wrk -> nginx return 200) c1: p50 {fmt_ms(results['bare_hop']['p50_ms'])}")
+        warm += warm_row(fronts, tmp, "health", "GET /health", "GET", "/health", {}, None, 200, S)
+        warm += warm_row(fronts, tmp, "whoami", "GET /api/v1/auth/login (whoami, root)", "GET", "/api/v1/auth/login",
                          auth, None, 200, S, "root has no forms")
 
         list_growth = []
@@ -1409,20 +1875,22 @@ def main() -> int:
             log(f"   inserting forms: {added} -> {forms}")
             add_forms(db_url, submitter, added, forms - added)
             added = forms
-            warm += warm_row(emu, fronts, tmp, f"list{forms}", f"GET /api/v1/form ({forms:,} forms)", "GET", "/api/v1/form",
-                             auth, None, 200, S, large=forms >= 10_000)
+            warm += warm_row(fronts, tmp, f"list{forms}", f"GET /api/v1/form ({forms:,} forms)", "GET", "/api/v1/form",
+                             auth, None, 200, S)
             log(f"e. list timing at {forms} forms, {LIST_SAMPLES} sequential requests")
             list_growth.append(list_timing(emu, token, forms))
             log(f"   median {fmt_ms(list_growth[-1]['median_ms'])}")
         # The same list for a client that accepts gzip (the app does), when the build compresses.
         gzip_headers = {**auth, "Accept-Encoding": "gzip"}
         probe = checked_request("GET", emu.base + "/api/v1/form", 200, headers=gzip_headers, stream=True)
+        if probe is None or probe.status_code != 200:
+            raise BenchError("GET /api/v1/form with gzip: no 200 (see UNEXPECTED above)")
         gzip_on = probe.headers.get("Content-Encoding", "").lower() == "gzip"
         results["list_gzip"] = {"compressed": gzip_on, "wire_bytes": len(probe.raw.read(decode_content=False))}
         if gzip_on:
-            warm += warm_row(emu, fronts, tmp, "list_gzip", f"GET /api/v1/form ({LIST_SIZES[-1]:,} forms, gzip)", "GET",
+            warm += warm_row(fronts, tmp, "list_gzip", f"GET /api/v1/form ({LIST_SIZES[-1]:,} forms, gzip)", "GET",
                              "/api/v1/form", gzip_headers, None, 200, S,
-                             f"{fmt_bytes(results['list_gzip']['wire_bytes'])} on the wire", large=True)
+                             f"{fmt_bytes(results['list_gzip']['wire_bytes'])} on the wire")
         else:
             log("   (no gzip row: this build does not compress the list)")
 
@@ -1430,10 +1898,18 @@ def main() -> int:
                                 "course": "Benchmarking 101", "payment_method": "cash", "amount": "123.45",
                                 "receipt": "R-bench"})
         json_headers = {"Content-Type": "application/json"}
-        warm += warm_row(emu, fronts, tmp, "form_post", "POST /api/v1/form", "POST", "/api/v1/form",
-                         {**auth, **json_headers}, form_body, 200, S, "writes a form + queues 1 e-mail")
+        warm += warm_row(fronts, tmp, "form_post", "POST /api/v1/form", "POST", "/api/v1/form",
+                         {**auth, **json_headers}, form_body, 200, S,
+                         "writes a form + queues 1 e-mail, which `email` sends meanwhile (invoked after the commit)")
+        # The e-mails of those posts go out while the rows run; what is left must not run
+        # beside the next rows.
+        waited, waiting = outbox_drained(db_url, 120)
+        results["c_email"] = {"drain_wait_s": round(waited, 2), "still_waiting": waiting,
+                              "sink_received": sink.received()}
+        log(f"   form posts' e-mail: {waited:.1f} s until the outbox was empty ({waiting} still waiting); "
+            f"the sink got {results['c_email']['sink_received']}")
         login_body = json.dumps({"username": "root", "password": ROOT_PASSWORD})
-        warm += warm_row(emu, fronts, tmp, "login_post", "POST /api/v1/auth/login (200)", "POST", "/api/v1/auth/login",
+        warm += warm_row(fronts, tmp, "login_post", "POST /api/v1/auth/login (200)", "POST", "/api/v1/auth/login",
                          json_headers, login_body, 200, WRK_LOGIN_SECONDS, "argon2 verify")
         results["warm"] = warm
         redis_after = redis_scripts_run(redis_url)
@@ -1445,6 +1921,7 @@ def main() -> int:
         log(f"   Redis ran the rate-limit script {results['redis']['rate_limit_scripts_run']} times during c "
             f"(wrk counted {results['redis']['wrk_requests_rate_limited_rows']} requests on rate-limited rows)")
         mark_section("c, e")
+        results["bench_process_cpu_c_s"] = round(time.process_time() - own_cpu_c, 1)
 
         results["login_timing"] = section_login_timing(emu)
         mark_section("d")
@@ -1454,12 +1931,28 @@ def main() -> int:
         }
         results["email"] = section_email(emu, db_url, sink)
         mark_section("f")
+        loaded = results["memory"]["after_loads"] = tree_memory(emu.proc.pid)
+        log(f"   RSS after the loads: whole tree {loaded['rss_kib'] / 1024:.1f} MiB over {loaded['processes']} "
+            f"processes (PSS {(loaded['pss_kib'] or 0) / 1024:.1f} MiB), emulator {loaded['root_rss_kib'] / 1024:.1f} MiB")
+        ours = [w for w in warm if w["via"] != "cargo-lambda"]
+        results["errors"] = {
+            "wrk_requests": sum(w["requests"] for w in ours),
+            "wrk_timeouts": sum(w["timeouts"] for w in ours),
+            "wrk_socket_errors": sum(w["socket_errors"] for w in ours),
+            "wrk_non_2xx": sum(w["non_2xx"] for w in ours),
+            "wrk_floor_runs_errors": sum(w["floor_errors"] for w in ours),
+            "anomalies": len(ANOMALIES),
+            "anomalies_list": ANOMALIES,
+            "emulator": emu.health_report(),
+        }
     except BenchError as e:
         log(f"FAILED: {e}")
         return 1
     finally:
         if nginx is not None:
             nginx.stop()
+        if cargo_lambda is not None:
+            cargo_lambda.stop()
         if emu is not None:
             emu.stop()
         sink.stop()
@@ -1469,12 +1962,11 @@ def main() -> int:
             log(f"could not drop {database}: {e}")
 
     meta["load_after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    # `cargo lambda watch` runs `cargo run --release`: if the tree changed since the build,
-    # it compiled while the clocks ran and the warm figures are not to be trusted.
-    compiled = re.findall(r"^\s*Compiling (\S+)", tail(tmp / "cargo-lambda.log", 10**9), re.M)
-    meta["compiled_during_run"] = sorted(set(compiled))
-    if compiled:
-        log(f"WARNING: cargo compiled {sorted(set(compiled))} during the run (the tree changed): warm figures are off")
+    # A build elsewhere (the tree is shared) may have replaced binaries while the clocks ran.
+    changed = sorted(name for name, stamp in binary_stamps(list(stamps)).items() if stamp != stamps[name])
+    meta["binaries_changed_during_run"] = changed
+    if changed:
+        log(f"WARNING: {changed} changed on disk during the run (a build elsewhere): the figures mix builds")
     meta["total_seconds"] = time.monotonic() - STARTED
     meta["section_seconds"] = SECTION_SECONDS
     table = build_table(results)
