@@ -78,7 +78,7 @@ from aiosmtpd.controller import Controller
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 # the tests' process helpers: stop the emulator and every function instance below it
-from conftest import _descendants as descendants, free_port, stop_server  # noqa: E402
+from conftest import _descendants as descendants, free_port, launch_emulator, stop_server  # noqa: E402
 
 RELEASE = ROOT / "target" / "release"
 OUT_DIR = ROOT / "target" / "bench"
@@ -670,32 +670,18 @@ class Emulator:
         self.base = f"http://127.0.0.1:{port}"
         self.logfile = logfile
         self.functions = functions  # the binaries it is expected to serve
-        logfile.write_bytes(b"")
-        addr_file = logfile.with_suffix(".internal")
-        addr_file.unlink(missing_ok=True)
-        cmd = [str(EMULATOR_BINARY), "--bin-dir", str(RELEASE), "--listen", f"127.0.0.1:{port}",
-               "--internal", "127.0.0.1:0", "--internal-addr-file", str(addr_file), "--no-migrate"]
-        if INSTANCES:
-            cmd += ["--instances", INSTANCES]
-        self.command = ("target/release/lambda-emulator --bin-dir target/release --listen 127.0.0.1:PORT "
-                        "--internal 127.0.0.1:0 --internal-addr-file FILE --no-migrate"
-                        + (f" --instances {INSTANCES}" if INSTANCES else ""))
+        args = ["--instances", INSTANCES] if INSTANCES else []
+        self.command = " ".join(["target/release/lambda-emulator --bin-dir target/release --listen 127.0.0.1:PORT "
+                                 "--internal 127.0.0.1:0 --internal-addr-file FILE --no-migrate", *args])
         # Its defaults, whatever the shell says; the schedules far beyond the run (a blank
         # value would let a developer's .env in: the emulator reads it for the schedules).
         env = {k: v for k, v in env.items() if k != "LAMBDA_EMULATOR_WORKERS"}
         env.update(LAMBDA_EMULATOR_LOG="info", EMAIL_SCHEDULE_SECONDS=str(EMAIL_SCHEDULE_SECONDS),
                    CLEANUP_INTERVAL=str(EMAIL_SCHEDULE_SECONDS))
-        with open(logfile, "ab") as out:
-            self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
-                                         stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + START_TIMEOUT
-        while not (addr_file.exists() and addr_file.read_text().strip()):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise BenchError(f"the emulator did not start:\n{tail(logfile)}")
-            time.sleep(0.05)
-        internal = addr_file.read_text().strip()
-        self.internal = internal if internal.startswith("http") else f"http://{internal}"
+        try:
+            self.proc, self.internal = launch_emulator(RELEASE, port, env, logfile, *args)
+        except RuntimeError as e:
+            raise BenchError(str(e)) from None
         self.instances = None  # per HTTP function, from its "serving on" line
 
     def log_lines(self) -> list[dict]:

@@ -286,21 +286,20 @@ def start_stack(tmp: Path, ready=lambda resp: resp.status_code == 200, **overrid
     return proc, base
 
 
-def start_emulator(env: dict, port: int, log_path: Path, *args: str) -> tuple[subprocess.Popen, str]:
-    """The project's emulator over the debug binaries, public on 127.0.0.1:`port`, its
-    Runtime and Invoke APIs on another loopback port (recorded in INTERNAL_APIS); the
-    database must already be migrated. Returns (process, public base URL)."""
-    assert EMULATOR.exists(), f"{EMULATOR} missing: run `cargo build --workspace --bins` (make test does)"
-    env = dict(env)
-    if not env.get("EMAIL_SCHEDULE_SECONDS", "").strip():
-        env["EMAIL_SCHEDULE_SECONDS"] = str(EMAIL_SCHEDULE_SECONDS)
+def launch_emulator(bin_dir: Path, port: int, env: dict, log_path: Path, *args: str) -> tuple[subprocess.Popen, str]:
+    """The project's emulator over `bin_dir`, public on 127.0.0.1:`port`, its Runtime and
+    Invoke APIs on another loopback port; the database must already be migrated. Returns
+    (process, the internal API's base URL) once it listens; RuntimeError, with its log,
+    when it does not start. The tests and `make bench` start it this way."""
+    emulator = bin_dir / "lambda-emulator"
+    if not emulator.exists():
+        raise RuntimeError(f"{emulator} missing: build the workspace's binaries first")
     internal_file = log_path.with_suffix(".internal")
     internal_file.unlink(missing_ok=True)
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            [str(EMULATOR), "--bin-dir", str(DEBUG_BINARIES), "--listen", f"127.0.0.1:{port}",
-             "--internal", "127.0.0.1:0", "--internal-addr-file", str(internal_file), "--no-migrate",
-             "--instances", str(INSTANCES), *args, *os.environ.get("TEST_EMULATOR_ARGS", "").split()],
+            [str(emulator), "--bin-dir", str(bin_dir), "--listen", f"127.0.0.1:{port}",
+             "--internal", "127.0.0.1:0", "--internal-addr-file", str(internal_file), "--no-migrate", *args],
             cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )
@@ -308,11 +307,24 @@ def start_emulator(env: dict, port: int, log_path: Path, *args: str) -> tuple[su
     while not internal_file.exists() or not internal_file.read_text().strip():
         if proc.poll() is not None or time.monotonic() > deadline:
             stop_server(proc)
-            pytest.fail(f"the emulator did not start:\n{_log_tail(log_path)}", pytrace=False)
+            raise RuntimeError(f"the emulator did not start:\n{_log_tail(log_path)}")
         time.sleep(0.05)
+    return proc, f"http://{internal_file.read_text().strip()}"
+
+
+def start_emulator(env: dict, port: int, log_path: Path, *args: str) -> tuple[subprocess.Popen, str]:
+    """`launch_emulator` over the debug binaries, for a test: its internal API recorded in
+    INTERNAL_APIS. Returns (process, public base URL)."""
+    env = dict(env)
+    if not env.get("EMAIL_SCHEDULE_SECONDS", "").strip():
+        env["EMAIL_SCHEDULE_SECONDS"] = str(EMAIL_SCHEDULE_SECONDS)
+    extra = [*args, *os.environ.get("TEST_EMULATOR_ARGS", "").split()]
+    try:
+        proc, internal = launch_emulator(DEBUG_BINARIES, port, env, log_path, "--instances", str(INSTANCES), *extra)
+    except RuntimeError as e:
+        pytest.fail(str(e), pytrace=False)
     base = f"http://127.0.0.1:{port}"
-    internal = internal_file.read_text().strip()
-    INTERNAL_APIS[base] = internal if internal.startswith("http") else f"http://{internal}"
+    INTERNAL_APIS[base] = internal
     return proc, base
 
 

@@ -130,16 +130,15 @@ pub async fn login(state: &AppState, body: &Map<String, Value>) -> Result<TokenP
     input.finish()?;
     let (username, password) = (username.unwrap_or_default(), password.unwrap_or_default());
 
-    let user = users::find_by_username(&state.db.pool, &username).await?;
+    // Known user or not, whether the deployment was imported: it decides what the check costs.
+    let (user, imported) = users::find_for_login(&state.db.pool, &username).await?;
     if let Some(user) = &user
         && !user.has_password()
     {
         return Err(ApiError::BadRequest("Your password is not set".into()));
     }
     let stored = user.as_ref().and_then(|u| u.password_hash.clone());
-    // Every login asks, known user or not: the answer decides what the check costs.
-    let legacy = flask_import::came_from_flask(&state.db.pool).await?;
-    let check = passwords::verify_login(password.clone(), stored.clone(), legacy).await?;
+    let check = passwords::verify_login(password.clone(), stored.clone(), imported).await?;
     match user {
         Some(user) if check.matches && !password.is_empty() => {
             if let (Some(new_hash), Some(old_hash)) = (&check.upgraded_hash, &stored) {
@@ -500,16 +499,18 @@ async fn legacy_password_link(
     token: &str,
 ) -> Result<PasswordLink, PasswordPageError> {
     let invalid = || PasswordPageError::Refused(LinkRefusal::Invalid);
+    // The signature before the marker: a token that is no old link costs no query.
+    let old = match state
+        .links
+        .verify_legacy_password(token, state.config.pw_reset_window, now())
+    {
+        Err(ItsDangerousError::BadSignature) => return Err(invalid()),
+        signed => signed,
+    };
     if !flask_import::came_from_flask(&state.db.pool).await? {
         return Err(invalid());
     }
-    let old = state
-        .links
-        .verify_legacy_password(token, state.config.pw_reset_window, now())
-        .map_err(|e| match e {
-            ItsDangerousError::Expired => PasswordPageError::Refused(LinkRefusal::Expired),
-            ItsDangerousError::BadSignature => invalid(),
-        })?;
+    let old = old.map_err(|_| PasswordPageError::Refused(LinkRefusal::Expired))?;
     let user = users::find_by_username(&state.db.pool, &old.username)
         .await?
         .ok_or_else(invalid)?;

@@ -36,6 +36,9 @@ pub enum Backend {
     MySql,
 }
 
+/// The longest a statement waits for a connection (while the database is down, say).
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// A pool plus the engine behind it; cheap to clone, built once per cold start.
 #[derive(Debug, Clone)]
 pub struct Db {
@@ -58,7 +61,7 @@ impl Db {
         // the e-mail and cleanup workers, which run statements side by side.
         let pool = AnyPoolOptions::new()
             .max_connections(4)
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect(url)
             .await?;
         Ok(Self { pool, backend })

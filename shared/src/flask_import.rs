@@ -119,29 +119,55 @@ struct OldForm {
     customer_name: String,
     course: String,
     payment_method: String,
-    amount: String,
+    amount_cents: i64,
     receipt: String,
     resolved_at: Option<i64>,
 }
 
-// Naive UTC DATETIMEs to epoch seconds, independent of the session's time zone.
-const SELECT_USERS: &str = "SELECT CAST(id AS SIGNED) AS id, username, email, first_name, last_name, \
-     password, TIMESTAMPDIFF(SECOND, '1970-01-01 00:00:00', registration_time) AS registration_time, \
-     CAST(is_admin AS SIGNED) AS is_admin, CAST(current_pw_token AS SIGNED) AS current_pw_token \
-     FROM users WHERE id > ? ORDER BY id LIMIT ?";
-const SELECT_FORMS: &str = "SELECT CAST(id AS SIGNED) AS id, CAST(submitter AS SIGNED) AS submitter, \
-     TIMESTAMPDIFF(SECOND, '1970-01-01 00:00:00', time) AS time, customer_name, course, \
-     CAST(payment_method AS CHAR) AS payment_method, CAST(amount AS CHAR) AS amount, receipt, \
-     TIMESTAMPDIFF(SECOND, '1970-01-01 00:00:00', resolved_at) AS resolved_at \
-     FROM forms WHERE id > ? ORDER BY id LIMIT ?";
+/// A naive UTC DATETIME column as epoch seconds, whatever the session's time zone (and
+/// unlike `UNIX_TIMESTAMP`, before 1970 and after 2038 too).
+macro_rules! epoch {
+    ($column:literal) => {
+        concat!(
+            "TIMESTAMPDIFF(SECOND, '1970-01-01 00:00:00', ",
+            $column,
+            ")"
+        )
+    };
+}
+
+const SELECT_USERS: &str = concat!(
+    "SELECT CAST(id AS SIGNED) AS id, username, email, first_name, last_name, password, ",
+    epoch!("registration_time"),
+    " AS registration_time, CAST(is_admin AS SIGNED) AS is_admin, ",
+    "CAST(current_pw_token AS SIGNED) AS current_pw_token ",
+    "FROM users WHERE id > ? ORDER BY id LIMIT ?"
+);
+// Amounts as integer cents, computed by the database in exact DECIMAL arithmetic (no
+// float, no text to parse): exact, since SELECT_UNFIT_FORMS refused any third decimal.
+const SELECT_FORMS: &str = concat!(
+    "SELECT CAST(id AS SIGNED) AS id, CAST(submitter AS SIGNED) AS submitter, ",
+    epoch!("time"),
+    " AS time, customer_name, course, CAST(payment_method AS CHAR) AS payment_method, ",
+    "CAST(amount * 100 AS SIGNED) AS amount_cents, receipt, ",
+    epoch!("resolved_at"),
+    " AS resolved_at FROM forms WHERE id > ? ORDER BY id LIMIT ?"
+);
 // `jti` is not unique in the old table: one row per jti, the latest expiry.
-const SELECT_REVOKED: &str = "SELECT jti, TIMESTAMPDIFF(SECOND, '1970-01-01 00:00:00', MAX(expiry)) \
-     FROM revoked_tokens WHERE jti > ? GROUP BY jti ORDER BY jti LIMIT ?";
-// Rows the new schema cannot hold (NOT NULL columns, the two payment methods, a submitter).
+const SELECT_REVOKED: &str = concat!(
+    "SELECT jti, ",
+    epoch!("MAX(expiry)"),
+    " FROM revoked_tokens WHERE jti > ? GROUP BY jti ORDER BY jti LIMIT ?"
+);
+// Rows the new schema cannot hold (NOT NULL columns, the two payment methods, a submitter,
+// whole cents).
 const SELECT_UNFIT_FORMS: &str = "SELECT CAST(id AS SIGNED) FROM forms WHERE customer_name IS NULL \
      OR course IS NULL OR receipt IS NULL OR amount IS NULL OR payment_method IS NULL \
-     OR payment_method NOT IN ('cash', 'cheque') \
+     OR payment_method NOT IN ('cash', 'cheque') OR amount <> ROUND(amount, 2) \
      OR submitter NOT IN (SELECT id FROM users) ORDER BY id LIMIT 20";
+// The database's own sum, in cents, as an integer string (it may exceed 64 bits).
+const SELECT_OLD_SUM: &str =
+    "SELECT CAST(CAST(SUM(amount) * 100 AS DECIMAL(65, 0)) AS CHAR) FROM forms";
 
 /// Runs the import into `db` (already migrated). `progress` gets one line per batch.
 pub async fn run(
@@ -152,7 +178,7 @@ pub async fn run(
 ) -> Result<Summary, ImportError> {
     let started = Instant::now();
     let shown_url = crate::runtime::redacted_url(source_url);
-    let source_err = |source| ImportError::Source {
+    let source_err = |source: sqlx::Error| ImportError::Source {
         url: shown_url.clone(),
         source,
     };
@@ -177,7 +203,8 @@ pub async fn run(
     if !unfit.is_empty() {
         return Err(ImportError::Refused(format!(
             "forms the new schema cannot hold (a NULL field, a payment method other than cash or \
-             cheque, or a submitter that does not exist), ids {unfit:?}{}",
+             cheque, an amount with more than two decimal places, or a submitter that does not \
+             exist), ids {unfit:?}{}",
             if unfit.len() == 20 { " and more" } else { "" }
         )));
     }
@@ -190,26 +217,11 @@ pub async fn run(
             .await?;
     }
 
-    let mut summary = Summary {
-        users_copied: copy_users(db, &old_users, progress).await?,
-        ..Summary::default()
-    };
-    let (copied, old_form_ids, old_cents) =
-        copy_forms(db, &mut old, progress)
-            .await
-            .map_err(|e| match e {
-                CopyError::Source(e) => source_err(e),
-                CopyError::Target(e) => e,
-            })?;
-    summary.forms_copied = copied;
-    let (copied, old_jtis) = copy_revoked(db, &mut old, progress)
-        .await
-        .map_err(|e| match e {
-            CopyError::Source(e) => source_err(e),
-            CopyError::Target(e) => e,
-        })?;
-    summary.revoked_copied = copied;
-    let old_sum: Option<String> = sqlx::query_scalar("SELECT CAST(SUM(amount) AS CHAR) FROM forms")
+    let users_copied = copy_users(db, &old_users, progress).await?;
+    let (forms_copied, old_form_ids, old_cents) =
+        copy_forms(db, &mut old, &source_err, progress).await?;
+    let (revoked_copied, old_jtis) = copy_revoked(db, &mut old, &source_err, progress).await?;
+    let old_sum: Option<String> = sqlx::query_scalar(SELECT_OLD_SUM)
         .fetch_one(&mut old)
         .await
         .map_err(source_err)?;
@@ -221,7 +233,9 @@ pub async fn run(
         &old_user_ids,
         &old_form_ids,
         &old_jtis,
-        old_sum.as_deref().map_or(Some(0), parse_cents),
+        old_sum
+            .as_deref()
+            .map_or(Some(0), |cents| cents.parse().ok()),
         old_cents,
         progress,
     )
@@ -233,8 +247,12 @@ pub async fn run(
         .bind(now())
         .execute(&db.pool)
         .await?;
-    summary.elapsed = started.elapsed();
-    Ok(summary)
+    Ok(Summary {
+        users_copied,
+        forms_copied,
+        revoked_copied,
+        elapsed: started.elapsed(),
+    })
 }
 
 /// One connection in one read-only transaction over a consistent snapshot: the old
@@ -279,18 +297,18 @@ async fn read_users(
 /// Refuses old users whose case-insensitive keys collide with each other (the old database
 /// may have compared case-sensitively) or with a different user already in the target.
 async fn check_users(db: &Db, old_users: &[OldUser]) -> Result<(), ImportError> {
-    let existing: Vec<(i64, String, String)> =
-        sqlx::query_as("SELECT id, username_key, email_key FROM users")
-            .fetch_all(&db.pool)
-            .await?;
-    let mut report = String::new();
-    for (field, pick) in [
+    /// A field's name, its value in an old user, and the target's keys of it.
+    type Field = (&'static str, fn(&OldUser) -> &str, &'static str);
+    let fields: [Field; 2] = [
         (
             "username",
-            (|u: &OldUser| u.username.as_str()) as fn(&OldUser) -> &str,
+            |u| &u.username,
+            "SELECT id, username_key FROM users",
         ),
-        ("email", |u: &OldUser| u.email.as_str()),
-    ] {
+        ("email", |u| &u.email, "SELECT id, email_key FROM users"),
+    ];
+    let mut report = String::new();
+    for (field, pick, held_in_target) in fields {
         let mut seen: HashMap<String, &OldUser> = HashMap::new();
         for user in old_users {
             if let Some(first) = seen.insert(key(pick(user)), user) {
@@ -304,12 +322,8 @@ async fn check_users(db: &Db, old_users: &[OldUser]) -> Result<(), ImportError> 
                 );
             }
         }
-        for (id, username_key, email_key) in &existing {
-            let held = if field == "username" {
-                username_key
-            } else {
-                email_key
-            };
+        let held: Vec<(i64, String)> = sqlx::query_as(held_in_target).fetch_all(&db.pool).await?;
+        for (id, held) in &held {
             if let Some(user) = seen.get(held)
                 && user.id != *id
             {
@@ -371,7 +385,7 @@ async fn copy_users(
         if old_users.len() as i64 > BATCH {
             progress(format!(
                 "users: {} of {} done",
-                (n + 1) * BATCH as usize,
+                n * BATCH as usize + chunk.len(),
                 old_users.len()
             ));
         }
@@ -384,28 +398,18 @@ async fn copy_users(
     Ok(copied)
 }
 
-enum CopyError {
-    Source(sqlx::Error),
-    Target(ImportError),
-}
-
-impl From<DbError> for CopyError {
-    fn from(e: DbError) -> Self {
-        CopyError::Target(e.into())
-    }
-}
-
 /// Copies the forms; returns how many were new, every old id, and the old amounts' sum.
 async fn copy_forms(
     db: &Db,
     old: &mut MySqlConnection,
+    source_err: &dyn Fn(sqlx::Error) -> ImportError,
     progress: &mut dyn FnMut(String),
-) -> Result<(u64, HashSet<i64>, i128), CopyError> {
+) -> Result<(u64, HashSet<i64>, i128), ImportError> {
     let present = existing_ids(db, "SELECT id FROM forms").await?;
     let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM forms")
         .fetch_one(&mut *old)
         .await
-        .map_err(CopyError::Source)?;
+        .map_err(source_err)?;
     let (mut copied, mut ids, mut sum, mut after) = (0, HashSet::new(), 0i128, 0i64);
     loop {
         let batch: Vec<OldForm> = sqlx::query_as(SELECT_FORMS)
@@ -413,20 +417,13 @@ async fn copy_forms(
             .bind(BATCH)
             .fetch_all(&mut *old)
             .await
-            .map_err(CopyError::Source)?;
+            .map_err(source_err)?;
         let Some(last) = batch.last() else { break };
         after = last.id;
         let mut tx = db.begin_write().await?;
         for form in &batch {
-            let cents = parse_cents(&form.amount).and_then(|c| i64::try_from(c).ok());
-            let cents = cents.ok_or_else(|| {
-                CopyError::Target(ImportError::Refused(format!(
-                    "form {} has an amount that is not a decimal: {:?}",
-                    form.id, form.amount
-                )))
-            })?;
             ids.insert(form.id);
-            sum += i128::from(cents);
+            sum += i128::from(form.amount_cents);
             if present.contains(&form.id) {
                 continue;
             }
@@ -441,15 +438,14 @@ async fn copy_forms(
             .bind(&form.customer_name)
             .bind(&form.course)
             .bind(&form.payment_method)
-            .bind(cents)
+            .bind(form.amount_cents)
             .bind(&form.receipt)
             .bind(form.resolved_at)
             .execute(&mut *tx)
-            .await
-            .map_err(DbError::from)?;
+            .await?;
             copied += 1;
         }
-        tx.commit().await.map_err(DbError::from)?;
+        tx.commit().await?;
         if total > BATCH {
             progress(format!("forms: {} of {total} done", ids.len()));
         }
@@ -468,12 +464,12 @@ async fn copy_forms(
 async fn copy_revoked(
     db: &Db,
     old: &mut MySqlConnection,
+    source_err: &dyn Fn(sqlx::Error) -> ImportError,
     progress: &mut dyn FnMut(String),
-) -> Result<(u64, HashSet<String>), CopyError> {
+) -> Result<(u64, HashSet<String>), ImportError> {
     let present: Vec<String> = sqlx::query_scalar("SELECT jti FROM revoked_tokens")
         .fetch_all(&db.pool)
-        .await
-        .map_err(DbError::from)?;
+        .await?;
     let present: HashSet<String> = present.into_iter().collect();
     let (mut copied, mut jtis, mut after) = (0, HashSet::new(), String::new());
     loop {
@@ -482,7 +478,7 @@ async fn copy_revoked(
             .bind(BATCH)
             .fetch_all(&mut *old)
             .await
-            .map_err(CopyError::Source)?;
+            .map_err(source_err)?;
         let Some((last, _)) = batch.last() else { break };
         after = last.clone();
         let mut tx = db.begin_write().await?;
@@ -492,12 +488,11 @@ async fn copy_revoked(
                     .bind(jti)
                     .bind(expires_at)
                     .execute(&mut *tx)
-                    .await
-                    .map_err(DbError::from)?;
+                    .await?;
                 copied += 1;
             }
         }
-        tx.commit().await.map_err(DbError::from)?;
+        tx.commit().await?;
         if (batch.len() as i64) < BATCH {
             break;
         }
@@ -569,27 +564,6 @@ async fn verify(
     Ok(all_equal && old_sum == Some(old_cents_read))
 }
 
-/// A decimal string with at most two places (`NUMERIC(16,2)` as text) to cents, exactly.
-fn parse_cents(text: &str) -> Option<i128> {
-    let text = text.trim();
-    let (negative, digits) = match text.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, text),
-    };
-    let (int_part, frac) = digits.split_once('.').unwrap_or((digits, ""));
-    if int_part.is_empty()
-        || frac.len() > 2
-        || !int_part.bytes().all(|b| b.is_ascii_digit())
-        || !frac.bytes().all(|b| b.is_ascii_digit())
-        || int_part.len() > 30
-    {
-        return None;
-    }
-    let cents =
-        int_part.parse::<i128>().ok()? * 100 + format!("{frac:0<2}").parse::<i128>().ok()?;
-    Some(if negative { -cents } else { cents })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -614,21 +588,17 @@ mod tests {
         ));
     }
 
+    /// The verification's sums go past one amount's limit (and past 64 bits).
     #[test]
-    fn amounts_are_exact() {
-        assert_eq!(
-            parse_cents("99999999999999.99"),
-            Some(9_999_999_999_999_999)
-        );
-        assert_eq!(parse_cents("-0.50"), Some(-50));
-        assert_eq!(parse_cents("12.5"), Some(1250));
-        assert_eq!(parse_cents("7"), Some(700));
-        assert_eq!(parse_cents("1.234"), None);
-        assert_eq!(parse_cents("abc"), None);
+    fn sums_are_shown_exactly() {
         assert_eq!(format_cents(-50), "-0.50");
         assert_eq!(
             format_cents(9_999_999_999_999_999_i128 * 3),
             "299999999999999.97"
         );
+        // 1,000 forms at the largest amount: MariaDB's sum, as SELECT_OLD_SUM gives it
+        let sum: i128 = "9999999999999999000".parse().unwrap();
+        assert!(sum > i128::from(i64::MAX));
+        assert_eq!(format_cents(sum), "99999999999999990.00");
     }
 }

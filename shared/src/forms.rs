@@ -602,19 +602,20 @@ pub async fn resolve_from_link(
             link.form_id,
         ),
         Err(LinkError::Missing) => return Err(ResolveLinkError::Link(ResolveLinkRefusal::Missing)),
-        // A link e-mailed by the Flask service, on a deployment imported from it.
+        // A link e-mailed by the Flask service, on a deployment imported from it. The
+        // signature before the marker: a token that is no old link costs no query.
         Err(LinkError::Invalid) => {
-            let invalid = ResolveLinkError::Link(ResolveLinkRefusal::Invalid);
+            let invalid = || ResolveLinkError::Link(ResolveLinkRefusal::Invalid);
+            let link = state
+                .links
+                .verify_legacy_resolve(token)
+                .map_err(|_| invalid())?;
             if !flask_import::came_from_flask(&state.db.pool)
                 .await
                 .map_err(internal)?
             {
-                return Err(invalid);
+                return Err(invalid());
             }
-            let link = state
-                .links
-                .verify_legacy_resolve(token)
-                .map_err(|_| invalid)?;
             (
                 users::find_by_username(&state.db.pool, &link.username)
                     .await

@@ -157,39 +157,48 @@ pub fn required_json_body(req: &Request) -> Result<Map<String, Value>, ApiError>
 /// Parses JSON as Python's `json.loads` accepts it: a number too large for a float
 /// (`1e400`) is valid JSON, so it must reach validation (a 422 on its field) rather than
 /// fail the whole body with a 400. serde_json refuses such numbers, so only then is the
-/// body walked again, with each out-of-range number clamped to `±f64::MAX`: still a number
-/// that is no integer, boolean or string to every check, while amounts are read from the
-/// raw text (`forms::parse_amount`) and refused there for their size.
+/// body read again member by member: a member that is such a number becomes `±f64::MAX`,
+/// still a number that is no integer, boolean or string to every check (amounts are read
+/// from the raw text, `forms::parse_amount`, and refused there for their size); an array
+/// or object holding one becomes an empty one of its kind, since validation only ever
+/// looks at a member's type. One pass, whatever the nesting.
 fn parse_json(bytes: &[u8]) -> Result<Value, serde_json::Error> {
     serde_json::from_slice(bytes).or_else(|error| {
-        // A raw value skips over numbers without converting them; any other error (bad
-        // syntax, nesting too deep) shows again here, and the first one is reported.
-        let raw: Box<RawValue> = serde_json::from_slice(bytes).map_err(|_| error)?;
-        clamp_out_of_range(&raw)
+        if !is_out_of_range(&error) {
+            return Err(error);
+        }
+        // Raw values skip over numbers without converting them.
+        let Ok(members) = serde_json::from_slice::<BTreeMap<String, Box<RawValue>>>(bytes) else {
+            // Not an object: valid JSON all the same (`1e400`, `[1e400]`), a truthy
+            // non-object, which validation sees as an empty body.
+            serde_json::from_slice::<Box<RawValue>>(bytes).map_err(|_| error)?;
+            return Ok(Value::Array(vec![Value::Null]));
+        };
+        members
+            .into_iter()
+            .map(|(key, member)| Ok((key, clamped(&member)?)))
+            .collect::<Result<_, _>>()
+            .map(Value::Object)
     })
 }
 
-fn clamp_out_of_range(raw: &RawValue) -> Result<Value, serde_json::Error> {
-    let text = raw.get();
-    if let Ok(value) = serde_json::from_str::<Value>(text) {
-        return Ok(value);
+fn is_out_of_range(error: &serde_json::Error) -> bool {
+    error.to_string().starts_with("number out of range")
+}
+
+/// One member of a body serde_json refused for an out-of-range number; any other fault in
+/// it (a lone surrogate, say) is still the 400 it always was.
+fn clamped(member: &RawValue) -> Result<Value, serde_json::Error> {
+    let text = member.get();
+    match serde_json::from_str(text) {
+        Err(error) if is_out_of_range(&error) => Ok(match text.as_bytes().first() {
+            Some(b'{') => Value::Object(Map::new()),
+            Some(b'[') => Value::Array(Vec::new()),
+            Some(b'-') => Value::from(-f64::MAX),
+            _ => Value::from(f64::MAX),
+        }),
+        parsed => parsed,
     }
-    Ok(match text.as_bytes().first() {
-        Some(b'{') => Value::Object(
-            serde_json::from_str::<BTreeMap<String, Box<RawValue>>>(text)?
-                .into_iter()
-                .map(|(key, member)| Ok((key, clamp_out_of_range(&member)?)))
-                .collect::<Result<_, serde_json::Error>>()?,
-        ),
-        Some(b'[') => Value::Array(
-            serde_json::from_str::<Vec<Box<RawValue>>>(text)?
-                .iter()
-                .map(|item| clamp_out_of_range(item))
-                .collect::<Result<_, _>>()?,
-        ),
-        Some(b'-') => Value::from(-f64::MAX),
-        _ => Value::from(f64::MAX),
-    })
 }
 
 /// The raw text of a JSON request body, kept exact (amounts must never pass through a
@@ -373,12 +382,30 @@ mod tests {
         .unwrap();
         assert_eq!(body["amount"], json!(f64::MAX));
         assert_eq!(body["time"], json!(-f64::MAX));
-        assert_eq!(body["nested"], json!([{"x": f64::MAX}]));
+        // validation only looks at a member's type: the nested number is not kept
+        assert_eq!(body["nested"], json!([]));
         assert_eq!(body["id"], json!(7));
-        assert!(
-            required_json_body(&json_request("1e400"))
-                .unwrap()
-                .is_empty()
+        for truthy in ["1e400", "[1e400]", "[[1e400]]"] {
+            assert!(
+                required_json_body(&json_request(truthy))
+                    .unwrap()
+                    .is_empty()
+            );
+        }
+        // any other fault stays a 400, wherever the out-of-range number is
+        for bad in [
+            r#"{"username": "\ud800", "password": "x"}"#,
+            r#"{"n": 1e400, "username": "\ud800"}"#,
+        ] {
+            let err = required_json_body(&json_request(bad)).unwrap_err();
+            assert!(
+                matches!(err, ApiError::BadRequest(m) if m.starts_with("Failed to decode JSON"))
+            );
+        }
+        let deep = format!("{{\"a\": {}1e400{}}}", "[".repeat(120), "]".repeat(120));
+        assert_eq!(
+            required_json_body(&json_request(&deep)).unwrap()["a"],
+            json!([])
         );
         // bad syntax is still a 400 with serde_json's own description
         let err = required_json_body(&json_request(r#"{"amount": 1e400,}"#)).unwrap_err();

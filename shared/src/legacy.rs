@@ -107,15 +107,22 @@ fn unsign<'a>(secret: &[u8], salt: &str, token: &'a str) -> Result<&'a str, ItsD
     let (value, sig) = token
         .rsplit_once('.')
         .ok_or(ItsDangerousError::BadSignature)?;
-    let sig = URL_SAFE_NO_PAD
-        .decode(sig.trim_end_matches('='))
-        .map_err(|_| ItsDangerousError::BadSignature)?;
     // constant-time comparison
     signature(secret, salt, value.as_bytes())
-        .verify_slice(&sig)
+        .verify_slice(&b64_decode(sig)?)
         .map_err(|_| ItsDangerousError::BadSignature)?;
     Ok(value)
 }
+
+/// itsdangerous's `base64_decode`: base64url, padding optional.
+fn b64_decode(text: &str) -> Result<Vec<u8>, ItsDangerousError> {
+    URL_SAFE_NO_PAD
+        .decode(text.trim_end_matches('='))
+        .map_err(|_| ItsDangerousError::BadSignature)
+}
+
+/// The most a compressed payload may inflate to: links hold a username and an id.
+const MAX_PAYLOAD: u64 = 64 * 1024;
 
 /// `URLSafeSerializer` payload: base64url JSON, zlib-compressed when it starts with `.`.
 fn load_payload(payload: &str) -> Result<Value, ItsDangerousError> {
@@ -123,17 +130,19 @@ fn load_payload(payload: &str) -> Result<Value, ItsDangerousError> {
         Some(rest) => (true, rest),
         None => (false, payload),
     };
-    let bytes = URL_SAFE_NO_PAD
-        .decode(payload.trim_end_matches('='))
-        .map_err(|_| ItsDangerousError::BadSignature)?;
+    let bytes = b64_decode(payload)?;
     let json = if compressed {
         use std::io::Read;
         let mut out = Vec::new();
-        // bounded: a signed payload is ours, but never inflate without a limit
+        // bounded: a signed payload is ours, but never inflate without a limit, and one
+        // that goes over it is refused, not cut short
         flate2::read::ZlibDecoder::new(bytes.as_slice())
-            .take(64 * 1024)
+            .take(MAX_PAYLOAD + 1)
             .read_to_end(&mut out)
             .map_err(|_| ItsDangerousError::BadSignature)?;
+        if out.len() as u64 > MAX_PAYLOAD {
+            return Err(ItsDangerousError::BadSignature);
+        }
         out
     } else {
         bytes
@@ -159,9 +168,7 @@ pub fn loads_timed(
     let (payload, timestamp) = value
         .rsplit_once('.')
         .ok_or(ItsDangerousError::BadSignature)?;
-    let bytes = URL_SAFE_NO_PAD
-        .decode(timestamp.trim_end_matches('='))
-        .map_err(|_| ItsDangerousError::BadSignature)?;
+    let bytes = b64_decode(timestamp)?;
     if bytes.is_empty() || bytes.len() > 8 {
         return Err(ItsDangerousError::BadSignature);
     }
@@ -237,5 +244,48 @@ mod tests {
         let (value, _) =
             loads_timed(b"s3cret", "password-reset", COMPRESSED, 3600, 1_700_000_000).unwrap();
         assert_eq!(value["username"], "ä".repeat(60));
+    }
+
+    /// A compressed payload signed as itsdangerous signs it: `.` + base64url(zlib(json)).
+    fn signed_compressed(json: &[u8]) -> String {
+        use std::io::Write;
+        let mut zlib = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+        zlib.write_all(json).unwrap();
+        let value = format!(".{}", URL_SAFE_NO_PAD.encode(zlib.finish().unwrap()));
+        let sig = signature(b"s3cret", "form-resolution", value.as_bytes()).finalize();
+        format!("{value}.{}", URL_SAFE_NO_PAD.encode(sig.into_bytes()))
+    }
+
+    #[test]
+    fn compressed_payloads_inflate_only_so_far() {
+        let json = |len: usize| format!(r#"{{"username":"{}"}}"#, "a".repeat(len));
+        let fits = json(MAX_PAYLOAD as usize - 15);
+        assert_eq!(fits.len() as u64, MAX_PAYLOAD);
+        let value = loads(
+            b"s3cret",
+            "form-resolution",
+            &signed_compressed(fits.as_bytes()),
+        );
+        assert_eq!(
+            value.unwrap()["username"].as_str().map(str::len),
+            Some(fits.len() - 15)
+        );
+        // one byte more is refused, and so is a valid object followed by MiB of blanks
+        // (a few KiB compressed), which cut short at the limit would still parse
+        let over = json(MAX_PAYLOAD as usize - 14);
+        assert_eq!(
+            loads(
+                b"s3cret",
+                "form-resolution",
+                &signed_compressed(over.as_bytes())
+            ),
+            Err(ItsDangerousError::BadSignature)
+        );
+        let mut padded = br#"{"username":"root","form_id":7}"#.to_vec();
+        padded.resize(8 << 20, b' ');
+        assert_eq!(
+            loads(b"s3cret", "form-resolution", &signed_compressed(&padded)),
+            Err(ItsDangerousError::BadSignature)
+        );
     }
 }

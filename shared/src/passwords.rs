@@ -81,11 +81,6 @@ pub async fn verify_login(
     .await?
 }
 
-/// [`verify_login`] on a deployment that never came from the Flask service.
-pub async fn verify(password: String, stored: Option<String>) -> Result<bool, PasswordError> {
-    Ok(verify_login(password, stored, false).await?.matches)
-}
-
 /// A hash of a random password at the current parameters, computed once per process.
 fn dummy_hash() -> &'static str {
     static DUMMY: OnceLock<String> = OnceLock::new();
@@ -103,6 +98,11 @@ pub fn warm_up() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// [`verify_login`] on a deployment that never came from the Flask service.
+    async fn verify(password: String, stored: Option<String>) -> Result<bool, PasswordError> {
+        Ok(verify_login(password, stored, false).await?.matches)
+    }
 
     #[tokio::test]
     async fn hashes_verify_and_unknown_users_never_match() {

@@ -55,12 +55,16 @@ pub async fn prepare_and_bootstrap() -> Result<AppState, String> {
 pub async fn prepare_schema_only() -> Result<AppState, String> {
     let config = Config::load().map_err(|e| e.to_string())?;
     let state = connect(config, false).await?;
+    migrate_schema(&state).await?;
+    Ok(state)
+}
+
+async fn migrate_schema(state: &AppState) -> Result<(), String> {
     state
         .db
         .migrate()
         .await
-        .map_err(|e| format!("cannot migrate the database: {e}"))?;
-    Ok(state)
+        .map_err(|e| format!("cannot migrate the database: {e}"))
 }
 
 async fn connect(config: Config, migrate: bool) -> Result<AppState, String> {
@@ -69,11 +73,7 @@ async fn connect(config: Config, migrate: bool) -> Result<AppState, String> {
         .map_err(|e| format!("cannot open the database: {e}"))?;
     let state = AppState::new(config, db).map_err(|e| format!("REDIS_URL: {e}"))?;
     if migrate {
-        state
-            .db
-            .migrate()
-            .await
-            .map_err(|e| format!("cannot migrate the database: {e}"))?;
+        migrate_schema(&state).await?;
         crate::auth::ensure_root(&state)
             .await
             .map_err(|e| format!("cannot create the root user: {e}"))?;

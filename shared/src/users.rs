@@ -1,7 +1,7 @@
 //! The users table. Usernames and e-mails are unique case-insensitively on every engine
 //! through the `*_key` columns, which hold the lower-cased value.
 
-use sqlx::{Any, AnyConnection, Executor};
+use sqlx::{Any, AnyConnection, Executor, FromRow, Row};
 
 use crate::db::DbError;
 
@@ -35,15 +35,19 @@ impl User {
     }
 }
 
+/// Every column of [`User`].
+macro_rules! user_columns {
+    () => {
+        "id, username, email, first_name, last_name, password_hash, is_admin, \
+         registration_time, password_link_counter"
+    };
+}
+
 /// `SELECT <every user column> FROM users <rest>`, as a static string (sqlx only runs
 /// audited, static SQL).
 macro_rules! select_users {
     ($rest:literal) => {
-        concat!(
-            "SELECT id, username, email, first_name, last_name, password_hash, is_admin, ",
-            "registration_time, password_link_counter FROM users ",
-            $rest
-        )
+        concat!("SELECT ", user_columns!(), " FROM users ", $rest)
     };
 }
 
@@ -70,6 +74,32 @@ pub async fn find_by_username<'c, E: Executor<'c, Database = Any>>(
         .bind(key(username))
         .fetch_optional(exec)
         .await?)
+}
+
+/// [`find_by_username`] for a login, and in the same round trip whether this deployment
+/// came from the Flask service (the `flask_import` marker, see `crate::flask_import`). The
+/// answer decides what the password check costs, unknown users included, so every login
+/// needs it: asked here it costs no query of its own, and an import made while the
+/// functions run counts from the next login on. Always one row: the probe keeps it when no
+/// user matches.
+pub async fn find_for_login<'c, E: Executor<'c, Database = Any>>(
+    exec: E,
+    username: &str,
+) -> Result<(Option<User>, bool), DbError> {
+    let row = sqlx::query(concat!(
+        "SELECT ",
+        user_columns!(),
+        ", (SELECT COUNT(*) FROM flask_import) AS imported ",
+        "FROM (SELECT 1 AS probe) AS one LEFT JOIN users ON username_key = ?"
+    ))
+    .bind(key(username))
+    .fetch_one(exec)
+    .await?;
+    let user = match row.try_get::<Option<i64>, _>("id")? {
+        Some(_) => Some(User::from_row(&row)?),
+        None => None,
+    };
+    Ok((user, row.try_get::<i64, _>("imported")? != 0))
 }
 
 pub async fn find_by_id<'c, E: Executor<'c, Database = Any>>(

@@ -305,3 +305,42 @@ async fn two_workers_never_claim_the_same_message() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_login_lookup_also_tells_whether_the_deployment_was_imported() {
+    on_both_engines("login", |state| async move {
+        let db = &state.db;
+        let mut conn = db.pool.acquire().await.unwrap();
+        let zoe = NewUser {
+            first_name: "Zoë",
+            is_admin: true,
+            password_hash: Some("$argon2id$x"),
+            ..new_user("Zoë", "zoe@example.test")
+        };
+        let id = users::insert(&mut conn, &zoe).await.unwrap();
+        let zoe = users::find_by_id(&db.pool, id).await.unwrap();
+        assert!(zoe.as_ref().is_some_and(users::User::is_admin));
+        assert_eq!(
+            users::find_for_login(&db.pool, "ZOË").await.unwrap(),
+            (zoe.clone(), false)
+        );
+        assert_eq!(
+            users::find_for_login(&db.pool, "nobody").await.unwrap(),
+            (None, false)
+        );
+        // the marker `migrate --import-flask` writes, seen from the next login on
+        sqlx::query("INSERT INTO flask_import (id, source, started_at) VALUES (1, 'x', 0)")
+            .execute(&db.pool)
+            .await
+            .unwrap();
+        assert_eq!(
+            users::find_for_login(&db.pool, "zoë").await.unwrap(),
+            (zoe, true)
+        );
+        assert_eq!(
+            users::find_for_login(&db.pool, "nobody").await.unwrap(),
+            (None, true)
+        );
+    })
+    .await;
+}

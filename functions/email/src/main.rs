@@ -35,8 +35,8 @@ const LONGEST_SEND: u64 =
 /// message is retried while the database does not answer: a message already sent is then
 /// marked delivered once the database is back, instead of going out again after its lease.
 const SETTLE_WITHIN: Duration = Duration::from_secs(100);
-/// One statement may wait this long for a connection (`Db::connect`'s acquire timeout).
-const LONGEST_STATEMENT: u64 = 10;
+/// One statement may wait this long for a connection.
+const LONGEST_STATEMENT: u64 = shared::db::ACQUIRE_TIMEOUT.as_secs();
 /// The function's timeout in template.yaml.
 const LAMBDA_TIMEOUT_SECONDS: u64 = 120;
 // No send starts after the budget and none outlives its timeouts; bookkeeping retries stop

@@ -245,13 +245,16 @@ pub fn response(payload: Bytes) -> Result<Answer, String> {
         .as_u64()
         .or_else(|| status.as_str().and_then(|s| s.parse().ok()))
         .and_then(|code| u16::try_from(code).ok())
+        // A final status: 1xx cannot end an exchange (hyper would send a bare 500 instead,
+        // or switch protocols for 101), and HTTP has none above 599.
+        .filter(|code| (200..=599).contains(code))
         .and_then(|code| StatusCode::from_u16(code).ok())
-        .filter(|s| s.as_u16() >= 100)
-        .ok_or_else(|| format!("statusCode {status} is no HTTP status"))?;
+        .ok_or_else(|| format!("statusCode {status} is no final HTTP status"))?;
 
     let mut headers = HeaderMap::new();
     if let Some(Value::Object(map)) = object.remove("multiValueHeaders") {
         for (name, values) in map {
+            let name = header_name(&name)?;
             for value in values.as_array().into_iter().flatten() {
                 append(&mut headers, &name, value)?;
             }
@@ -259,15 +262,15 @@ pub fn response(payload: Bytes) -> Result<Answer, String> {
     }
     if let Some(Value::Object(map)) = object.remove("headers") {
         for (name, value) in map {
-            let name_ok = HeaderName::from_bytes(name.as_bytes())
-                .map_err(|_| format!("bad header name {name:?}"))?;
-            headers.remove(&name_ok);
+            // A single value replaces the multi-valued ones of the same name.
+            let name = header_name(&name)?;
+            headers.remove(&name);
             append(&mut headers, &name, &value)?;
         }
     }
     if let Some(Value::Array(cookies)) = object.remove("cookies") {
         for cookie in cookies {
-            append(&mut headers, "set-cookie", &cookie)?;
+            append(&mut headers, &header::SET_COOKIE, &cookie)?;
         }
     }
 
@@ -289,22 +292,26 @@ pub fn response(payload: Bytes) -> Result<Answer, String> {
     })
 }
 
-fn append(headers: &mut HeaderMap, name: &str, value: &Value) -> Result<(), String> {
-    let name =
-        HeaderName::from_bytes(name.as_bytes()).map_err(|_| format!("bad header name {name:?}"))?;
-    if is_hop_by_hop(&name) {
+fn header_name(name: &str) -> Result<HeaderName, String> {
+    HeaderName::from_bytes(name.as_bytes()).map_err(|_| format!("bad header name {name:?}"))
+}
+
+/// Appends a function's header value; a value with a control character (CR, LF: a header
+/// or `Set-Cookie` smuggled in) makes the whole answer malformed.
+fn append(headers: &mut HeaderMap, name: &HeaderName, value: &Value) -> Result<(), String> {
+    if is_hop_by_hop(name) {
         return Ok(());
     }
-    let text = match value {
-        Value::String(s) => s.clone(),
-        Value::Number(n) => n.to_string(),
-        Value::Bool(b) => b.to_string(),
+    let text: Cow<str> = match value {
+        Value::String(s) => Cow::Borrowed(s),
+        Value::Number(n) => Cow::Owned(n.to_string()),
+        Value::Bool(b) => Cow::Borrowed(if *b { "true" } else { "false" }),
         Value::Null => return Ok(()),
         other => return Err(format!("header {name}: {other} is no header value")),
     };
     let value =
         HeaderValue::from_str(&text).map_err(|_| format!("header {name}: bad value {text:?}"))?;
-    headers.append(name, value);
+    headers.append(name.clone(), value);
     Ok(())
 }
 
@@ -459,6 +466,9 @@ mod tests {
         let cookies: Vec<_> = a.headers.get_all("set-cookie").iter().collect();
         assert_eq!(cookies, ["a=1; Path=/", "b=2"]);
         assert_eq!(a.body, "hi");
+        // The edges of the final statuses, as numbers or as text.
+        assert_eq!(answer(r#"{"statusCode":200}"#).status, StatusCode::OK);
+        assert_eq!(answer(r#"{"statusCode":"599"}"#).status.as_u16(), 599);
     }
 
     #[test]
@@ -487,11 +497,23 @@ mod tests {
             "not json",
             r#"{"statusCode":"abc"}"#,
             r#"{"statusCode":99}"#,
+            r#"{"statusCode":100}"#,
+            r#"{"statusCode":101}"#,
+            r#"{"statusCode":199}"#,
+            r#"{"statusCode":600}"#,
+            r#"{"statusCode":999}"#,
             r#"{"statusCode":1000}"#,
+            r#"{"statusCode":-200}"#,
             r#"{"statusCode":200,"body":{"a":1}}"#,
             r#"{"statusCode":200,"body":"!!","isBase64Encoded":true}"#,
             r#"{"statusCode":200,"headers":{"bad name":"x"}}"#,
             r#"{"statusCode":200,"headers":{"x":"a\nb"}}"#,
+            r#"{"statusCode":200,"headers":{"x":"a\r\nset-cookie: evil=1"}}"#,
+            r#"{"statusCode":200,"multiValueHeaders":{"x":["ok","a\r\nb: c"]}}"#,
+            r#"{"statusCode":200,"multiValueHeaders":{"bad name":["x"]}}"#,
+            r#"{"statusCode":200,"cookies":["a=1\r\nx-evil: 1"]}"#,
+            r#"{"statusCode":200,"cookies":["a=1\nb=2"]}"#,
+            r#"{"statusCode":200,"cookies":[{"a":1}]}"#,
         ] {
             assert!(response(Bytes::from(payload)).is_err(), "{payload}");
         }

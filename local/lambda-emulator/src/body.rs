@@ -4,13 +4,30 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use http_body_util::BodyExt;
+use hyper::Request;
 use hyper::body::Incoming;
+use hyper::header::{CONTENT_LENGTH, HeaderMap};
 
 pub enum BodyError {
     /// Longer than allowed; what is left of the body, to be drained.
     TooLarge(Incoming),
     /// The client went away, or sent a broken body.
     Broken(hyper::Error),
+}
+
+/// The length a request's `Content-Length` declares, if it is a number.
+pub fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+/// A request's whole body, if it is at most `max` bytes (`read`, sized by its
+/// Content-Length).
+pub async fn read_request(request: Request<Incoming>, max: usize) -> Result<Bytes, BodyError> {
+    let size_hint = declared_length(request.headers());
+    read(request.into_body(), max, size_hint).await
 }
 
 /// The whole body, if it is at most `max` bytes. `size_hint` (the Content-Length) sizes

@@ -241,7 +241,8 @@ impl Instance {
             let mut state = lock(&self.state);
             if state.dead {
                 drop(state);
-                let _ = self.function.tx.send(invocation);
+                // Back in the queue, through the front door: an Event is coalesced again.
+                self.function.invoke(invocation);
                 return None;
             }
             state.running = Some(Running {

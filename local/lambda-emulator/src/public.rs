@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use aws_lambda_events::http::header::{CONTENT_LENGTH, EXPECT, HeaderValue};
+use aws_lambda_events::http::header::{EXPECT, HeaderValue};
 use aws_lambda_events::http::{Method, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -106,12 +106,11 @@ impl Gateway {
                 ),
             );
         };
+        // The function's time runs from the request's arrival, its body's upload included
+        // (a body that never ends must not hold the connection for ever).
+        let deadline = started + function.timeout;
         let (parts, incoming) = request.into_parts();
-        let declared = parts
-            .headers
-            .get(CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
+        let declared = body::declared_length(&parts.headers);
         if declared.is_some_and(|n| n > MAX_REQUEST_BODY as u64) {
             // A client that waits for `100 Continue` sends nothing more: nothing to drain.
             if !parts.headers.contains_key(EXPECT) {
@@ -119,13 +118,23 @@ impl Gateway {
             }
             return Handled::gateway(Answer::too_large(), "request body over 10 MB");
         }
-        let body = match body::read(incoming, MAX_REQUEST_BODY, declared).await {
-            Ok(body) => body,
-            Err(BodyError::TooLarge(rest)) => {
+        let reading = body::read(incoming, MAX_REQUEST_BODY, declared);
+        let body = match tokio::time::timeout_at(deadline.into(), reading).await {
+            Err(_) => {
+                return Handled::gateway(
+                    Answer::gateway(StatusCode::REQUEST_TIMEOUT, "Request Timeout"),
+                    format!(
+                        "the request body did not arrive within {} s",
+                        function.timeout.as_secs_f64()
+                    ),
+                );
+            }
+            Ok(Ok(body)) => body,
+            Ok(Err(BodyError::TooLarge(rest))) => {
                 tokio::spawn(body::drain(rest, DRAIN_BYTES, DRAIN_TIME));
                 return Handled::gateway(Answer::too_large(), "request body over 10 MB");
             }
-            Err(BodyError::Broken(e)) => {
+            Ok(Err(BodyError::Broken(e))) => {
                 return Handled::gateway(
                     Answer::gateway(StatusCode::BAD_REQUEST, "Bad Request"),
                     format!("could not read the request body: {e}"),
@@ -151,12 +160,11 @@ impl Gateway {
                 );
             }
         };
-        let deadline = started + function.timeout;
         let (invocation, outcome) =
             Invocation::request_response(event, request_id.to_string(), deadline);
         function.invoke(invocation);
         match tokio::time::timeout_at(deadline.into(), outcome).await {
-            Err(_) => Handled::gateway(
+            Err(_) | Ok(Ok(Outcome::TimedOut)) => Handled::gateway(
                 Answer::unavailable(),
                 format!(
                     "the function did not answer within {} s",
@@ -186,18 +194,10 @@ impl Gateway {
             Ok(Ok(Outcome::Failed { error_type, reason })) => {
                 Handled::gateway(Answer::internal_error(), format!("{error_type}: {reason}"))
             }
-            Ok(Ok(Outcome::TimedOut)) => Handled::gateway(
-                Answer::unavailable(),
-                format!(
-                    "the function did not answer within {} s",
-                    function.timeout.as_secs_f64()
-                ),
-            ),
         }
     }
 }
 
-/// One line per request; the path without its query (links carry tokens).
 /// Bodies from this size on are converted on a blocking thread, so that a few megabytes of
 /// JSON do not hold up every other request of the event loop.
 const LARGE: usize = 128 * 1024;
@@ -215,6 +215,7 @@ async fn off_the_loop<T: Send + 'static>(
     }
 }
 
+/// One line per request; the path without its query (links carry tokens).
 struct RequestLog {
     request_id: String,
     method: Method,

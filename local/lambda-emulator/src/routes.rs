@@ -142,6 +142,12 @@ members = []
         table.find(path).map(|r| &*r.function)
     }
 
+    fn each_routes_to(table: &RouteTable, paths: &[&str], expected: &str) {
+        for path in paths {
+            assert_eq!(function(table, path), Some(expected), "{path}");
+        }
+    }
+
     #[test]
     fn exact_paths_and_the_catch_all() {
         let t = RouteTable::from_manifest(TABLE).unwrap();
@@ -161,14 +167,13 @@ members = []
     #[test]
     fn any_run_of_leading_slashes_routes_like_one() {
         let t = RouteTable::from_manifest(TABLE).unwrap();
-        for path in [
+        let paths = [
             "/api/v1/form",
             "//api/v1/form",
             "////api/v1/form",
             "//////////api/v1/form",
-        ] {
-            assert_eq!(function(&t, path), Some("form"), "{path}");
-        }
+        ];
+        each_routes_to(&t, &paths, "form");
         assert_eq!(function(&t, "/api//v1/form"), Some("fallback"));
         assert_eq!(collapse_leading_slashes("////a//b"), "/a//b");
         assert_eq!(collapse_leading_slashes("/"), "/");
@@ -179,14 +184,13 @@ members = []
     #[test]
     fn internal_api_paths_are_ordinary_unknown_paths() {
         let t = RouteTable::from_manifest(TABLE).unwrap();
-        for path in [
+        let paths = [
             "/2018-06-01/runtime/invocation/next",
             "/.rt/2018-06-01/runtime/invocation/next",
             "/2015-03-31/functions/email/invocations",
             "/lambda-url/health",
-        ] {
-            assert_eq!(function(&t, path), Some("fallback"), "{path}");
-        }
+        ];
+        each_routes_to(&t, &paths, "fallback");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use aws_lambda_events::http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
+use aws_lambda_events::http::header::{CONTENT_TYPE, HeaderValue};
 use aws_lambda_events::http::{Method, StatusCode};
 use bytes::Bytes;
 use http_body_util::Full;
@@ -45,12 +45,43 @@ fn runtime_error(status: StatusCode, error_type: &str, message: &str) -> Reply {
     )
 }
 
-fn declared_length(request: &Request<Incoming>) -> Option<u64> {
-    request
-        .headers()
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok())
+/// The Runtime API's acknowledgement of a response, an error or an init error.
+fn accepted() -> Reply {
+    reply(StatusCode::ACCEPTED, r#"{"status":"OK"}"#)
+}
+
+/// `X-Amz-Invocation-Type`.
+#[derive(Clone, Copy)]
+enum InvocationType {
+    RequestResponse,
+    Event,
+    DryRun,
+}
+
+impl InvocationType {
+    /// The header's value (`RequestResponse` when absent), or why it is refused.
+    fn of(request: &Request<Incoming>) -> Result<Self, String> {
+        let Some(value) = request.headers().get("x-amz-invocation-type") else {
+            return Ok(InvocationType::RequestResponse);
+        };
+        match value.as_bytes() {
+            b"RequestResponse" => Ok(InvocationType::RequestResponse),
+            b"Event" => Ok(InvocationType::Event),
+            b"DryRun" => Ok(InvocationType::DryRun),
+            other => Err(format!(
+                "X-Amz-Invocation-Type {:?} is not RequestResponse, Event or DryRun",
+                String::from_utf8_lossy(other)
+            )),
+        }
+    }
+
+    /// Lambda's limit on the payload.
+    fn max_payload(self) -> usize {
+        match self {
+            InvocationType::Event => MAX_EVENT_PAYLOAD,
+            InvocationType::RequestResponse | InvocationType::DryRun => MAX_PAYLOAD,
+        }
+    }
 }
 
 impl Internal {
@@ -107,26 +138,18 @@ impl Internal {
             );
             return response;
         };
-        let kind = request
-            .headers()
-            .get("x-amz-invocation-type")
-            .map(|v| v.to_str().unwrap_or("").to_string())
-            .unwrap_or_else(|| "RequestResponse".into());
-        let max = match kind.as_str() {
-            "RequestResponse" | "DryRun" => MAX_PAYLOAD,
-            "Event" => MAX_EVENT_PAYLOAD,
-            other => {
+        let kind = match InvocationType::of(&request) {
+            Ok(kind) => kind,
+            Err(why) => {
                 return invoke_refusal(
                     StatusCode::BAD_REQUEST,
                     "InvalidParameterValueException",
-                    &format!(
-                        "X-Amz-Invocation-Type {other:?} is not RequestResponse, Event or DryRun"
-                    ),
+                    &why,
                 );
             }
         };
-        let size_hint = declared_length(&request);
-        let payload = match body::read(request.into_body(), max, size_hint).await {
+        let max = kind.max_payload();
+        let payload = match body::read_request(request, max).await {
             Ok(payload) if payload.is_empty() => Bytes::from_static(b"{}"),
             Ok(payload) => payload,
             Err(BodyError::TooLarge(_)) => {
@@ -147,9 +170,9 @@ impl Internal {
             }
         };
         let id = ids::request_id();
-        let response = match kind.as_str() {
-            "DryRun" => reply(StatusCode::NO_CONTENT, Bytes::new()),
-            "Event" => {
+        let response = match kind {
+            InvocationType::DryRun => reply(StatusCode::NO_CONTENT, Bytes::new()),
+            InvocationType::Event => {
                 let queued = function.invoke(Invocation::event(payload, id.clone()));
                 tracing::debug!(
                     r#type = "invoke", function = %function.name, request_id = %id,
@@ -157,7 +180,7 @@ impl Internal {
                 );
                 reply(StatusCode::ACCEPTED, Bytes::new())
             }
-            _ => {
+            InvocationType::RequestResponse => {
                 let deadline = started + function.timeout;
                 let (invocation, outcome) =
                     Invocation::request_response(payload, id.clone(), deadline);
@@ -272,8 +295,7 @@ async fn respond(instance: &Instance, id: &str, request: Request<Incoming>) -> R
         .headers()
         .get("lambda-runtime-function-response-mode")
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"streaming"));
-    let size_hint = declared_length(&request);
-    let outcome = match body::read(request.into_body(), MAX_PAYLOAD, size_hint).await {
+    let outcome = match body::read_request(request, MAX_PAYLOAD).await {
         Ok(_) if streaming => Err((
             "Runtime.StreamingUnsupported",
             "streamed responses are not supported by this emulator".to_string(),
@@ -296,7 +318,7 @@ async fn respond(instance: &Instance, id: &str, request: Request<Incoming>) -> R
     };
     match outcome {
         Ok(payload) => match instance.finish(id, Outcome::Response(payload)) {
-            Some(_) => reply(StatusCode::ACCEPTED, r#"{"status":"OK"}"#),
+            Some(_) => accepted(),
             None => invalid_request_id(instance, id),
         },
         Err((error_type, reason, status)) => {
@@ -339,8 +361,7 @@ async fn report_error(instance: &Instance, id: &str, request: Request<Incoming>)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("Unhandled")
         .to_string();
-    let size_hint = declared_length(&request);
-    let payload = match body::read(request.into_body(), MAX_PAYLOAD, size_hint).await {
+    let payload = match body::read_request(request, MAX_PAYLOAD).await {
         Ok(payload) => payload,
         Err(_) => Bytes::from(
             json!({ "errorType": error_type, "errorMessage": "(unreadable)" }).to_string(),
@@ -358,20 +379,19 @@ async fn report_error(instance: &Instance, id: &str, request: Request<Incoming>)
             payload,
         },
     );
-    reply(StatusCode::ACCEPTED, r#"{"status":"OK"}"#)
+    accepted()
 }
 
 /// `POST .../init/error`: the process could not start; it exits and is restarted.
 async fn init_error(instance: &Instance, request: Request<Incoming>) -> Reply {
-    let size_hint = declared_length(&request);
-    let payload = body::read(request.into_body(), MAX_PAYLOAD, size_hint)
+    let payload = body::read_request(request, MAX_PAYLOAD)
         .await
         .unwrap_or_default();
     tracing::error!(
         function = %instance.function.name, instance = instance.slot,
         "initialization failed: {}", String::from_utf8_lossy(&payload[..payload.len().min(2000)])
     );
-    reply(StatusCode::ACCEPTED, r#"{"status":"OK"}"#)
+    accepted()
 }
 
 #[cfg(test)]

@@ -15,6 +15,19 @@ fn args(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| s.to_string()).collect()
 }
 
+/// The emulator over the default functions and routes, with these arguments.
+fn started_with(list: &[&str]) -> Emulator {
+    Emulator::start(Options {
+        args: args(list),
+        ..Options::default()
+    })
+}
+
+/// The pid of the probe process that answers a plain `GET /probe`.
+async fn probe_pid(emulator: &Emulator) -> Value {
+    get(&emulator.client, &emulator.url("/probe")).await.json()["pid"].clone()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_event_is_filled_as_api_gateway_fills_it() {
     let emulator = Emulator::start(Options::default());
@@ -180,6 +193,176 @@ async fn the_runtime_and_invoke_apis_are_not_on_the_public_address() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_runtime_api_wants_the_callers_own_token_and_takes_paths_literally() {
+    let emulator = Emulator::start(Options::default());
+    let c = &emulator.client;
+    let seen = get(c, &emulator.url("/probe")).await.json();
+    let runtime_api = seen["runtime_api"].as_str().unwrap();
+    let token = runtime_api.rsplit('/').next().unwrap();
+    assert_eq!(token.len(), 24, "{runtime_api}");
+    let next = "2018-06-01/runtime/invocation/next";
+    for path in [
+        // Another function's name with probe's token, probe's name with a wrong token.
+        format!("/fallback/{token}/{next}"),
+        format!("/probe/{}/{next}", token.to_uppercase()),
+        format!("/probe/{}0/{next}", token),
+        format!("/probe/{}/{next}", &token[..23]),
+        // Percent-encoding is not decoded: it names no function.
+        format!("/%70robe/{token}/{next}"),
+    ] {
+        let answer = get(c, &emulator.internal_url(&path)).await;
+        assert_eq!(answer.status, StatusCode::FORBIDDEN, "{path}");
+    }
+    // Dot segments are not resolved: a valid prefix leads nowhere else.
+    for path in [
+        format!("/probe/{token}/../fallback/{token}/{next}"),
+        format!("/probe/{token}/2018-06-01/runtime/../runtime/invocation/next"),
+        format!("/probe/{token}/2018-06-01/runtime/invocation/%2E%2E/next"),
+    ] {
+        let answer = get(c, &emulator.internal_url(&path)).await;
+        assert_eq!(answer.status, StatusCode::NOT_FOUND, "{path}");
+    }
+    // With the token, an answer for an invocation not running on that instance is refused.
+    let forged = post(
+        c,
+        &emulator.internal_url(&format!(
+            "/probe/{token}/2018-06-01/runtime/invocation/{}/response",
+            seen["request_id"].as_str().unwrap()
+        )),
+        r#"{"statusCode":200,"body":"forged"}"#,
+    )
+    .await;
+    assert_eq!(forged.status, StatusCode::BAD_REQUEST);
+    assert_eq!(forged.json()["errorType"], "InvalidRequestID");
+}
+
+/// Writes `request` on a new connection while reading (so that a refusal is read even when
+/// the server stops reading) and returns all that comes back until the server closes the
+/// connection, or 10 s have passed.
+async fn raw_exchange(addr: std::net::SocketAddr, request: Vec<u8>) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut read, mut write) = stream.into_split();
+    // The write half stays open until the end: hyper closes a half-closed connection.
+    let writer = tokio::spawn(async move {
+        let _ = write.write_all(&request).await;
+        write
+    });
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let _ = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Ok(n @ 1..) = read.read(&mut buf).await {
+            got.extend_from_slice(&buf[..n]);
+        }
+    })
+    .await;
+    drop(writer.await);
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_requests_on_the_public_listener_are_refused_by_http_alone() {
+    let emulator = Emulator::start(Options::default());
+    let at = emulator.public;
+    let request = |extra: &str| format!("GET /probe HTTP/1.1\r\nHost: x\r\n{extra}\r\n");
+    // More than 100 headers: 431, and no function runs.
+    let many: String = (0..120).map(|i| format!("X-H{i}: v\r\n")).collect();
+    let answer = raw_exchange(at, request(&many).into_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 431 "), "{answer}");
+    // More header bytes than hyper buffers (about 400 KB): 431 as well.
+    let huge = format!("X-Big: {}\r\n", "a".repeat(600 * 1024));
+    let answer = raw_exchange(at, request(&huge).into_bytes()).await;
+    assert!(
+        answer.starts_with("HTTP/1.1 431 "),
+        "{}",
+        &answer[..answer.len().min(200)]
+    );
+    // A control character in a value (a smuggled line), a space in a name: 400.
+    for bad in ["X-A: a\x01b\r\n", "X-A: a\rX-B: b\r\n", "Bad Name: x\r\n"] {
+        let answer = raw_exchange(at, request(bad).into_bytes()).await;
+        assert!(answer.starts_with("HTTP/1.1 400 "), "{bad:?}: {answer}");
+    }
+    assert!(emulator.log_of("request").is_empty(), "no function ran");
+    // Bytes that are not UTF-8 in a value reach the function as U+FFFD.
+    let latin = b"GET /probe HTTP/1.1\r\nHost: x\r\nX-Latin: caf\xe9\r\nConnection: close\r\n\r\n";
+    let answer = raw_exchange(at, latin.to_vec()).await;
+    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+    let body = answer.split_once("\r\n\r\n").unwrap().1;
+    let seen: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(seen["headers"]["x-latin"], "caf\u{fffd}");
+
+    // HTTP/1.0 is served, named in the event, and the connection closes after the answer.
+    let answer = raw_exchange(at, b"GET /raw HTTP/1.0\r\nHost: x\r\n\r\n".to_vec()).await;
+    assert!(answer.starts_with("HTTP/1.0 200 OK\r\n"), "{answer}");
+    let event: Value = serde_json::from_str(answer.split_once("\r\n\r\n").unwrap().1).unwrap();
+    assert_eq!(event["requestContext"]["http"]["protocol"], "HTTP/1.0");
+
+    // Pipelined requests are answered in order on their connection.
+    let pipelined = "GET /raw?mode=string HTTP/1.1\r\nHost: x\r\n\r\n\
+                     GET /raw?mode=plain HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    let answer = raw_exchange(at, pipelined.as_bytes().to_vec()).await;
+    assert_eq!(answer.matches("HTTP/1.1 200 OK\r\n").count(), 2, "{answer}");
+    let first = answer.find("just text").expect("the first answer");
+    let second = answer
+        .find(r#"{"hello":"world"}"#)
+        .expect("the second answer");
+    assert!(first < second, "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_body_that_never_ends_is_a_408_at_the_deadline() {
+    let emulator = started_with(&["--instances", "1", "--timeout", "1"]);
+    let started = Instant::now();
+    let stalled = b"POST /probe HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789";
+    let answer = raw_exchange(emulator.public, stalled.to_vec()).await;
+    let took = started.elapsed();
+    assert!(answer.starts_with("HTTP/1.1 408 "), "{answer}");
+    assert!(
+        answer.ends_with(r#"{"message":"Request Timeout"}"#),
+        "{answer}"
+    );
+    // Answered at the function's deadline, and the connection closed.
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
+    let logged = emulator.find_log("request", |r| r["status"] == 408);
+    assert_eq!(logged["function"], "probe");
+    // The function never saw it, and serves on.
+    assert_eq!(
+        get(&emulator.client, &emulator.url("/probe")).await.status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_goes_away_mid_invocation_holds_no_instance() {
+    use tokio::io::AsyncWriteExt;
+    let emulator = started_with(&["--instances", "1"]);
+    let pid = probe_pid(&emulator).await;
+    let started = Instant::now();
+    let mut stream = tokio::net::TcpStream::connect(emulator.public)
+        .await
+        .unwrap();
+    stream
+        .write_all(b"GET /probe?sleep_ms=1000 HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    drop(stream);
+    // The gateway sees the client go (hyper drops the request's future) and logs it as
+    // nginx would, 499: had it waited for the function, the line would say 200.
+    let gone = emulator.find_log("request", |r| r["status"] == 499);
+    assert_eq!(gone["function"], "probe");
+    // The instance finishes that invocation (nothing interrupts a function, as in Lambda)
+    // and serves the next request.
+    let next = get(&emulator.client, &emulator.url("/probe")).await;
+    assert_eq!(next.status, StatusCode::OK);
+    assert_eq!(next.json()["pid"], pid);
+    assert!(started.elapsed() < Duration::from_secs(3));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn function_answers_map_back_as_api_gateway_maps_them() {
     let emulator = Emulator::start(Options::default());
     let c = &emulator.client;
@@ -216,12 +399,9 @@ async fn function_answers_map_back_as_api_gateway_maps_them() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_response_over_6_mb_is_a_502_and_the_instance_goes_on() {
-    let emulator = Emulator::start(Options {
-        args: args(&["--instances", "1"]),
-        ..Options::default()
-    });
+    let emulator = started_with(&["--instances", "1"]);
     let c = &emulator.client;
-    let before = get(c, &emulator.url("/probe")).await.json()["pid"].clone();
+    let before = probe_pid(&emulator).await;
     let big = get(c, &emulator.url("/probe?bytes=7000000")).await;
     assert_eq!(big.status, StatusCode::BAD_GATEWAY);
     assert_eq!(big.json(), json!({"message": "Internal server error"}));
@@ -229,18 +409,15 @@ async fn a_response_over_6_mb_is_a_502_and_the_instance_goes_on() {
     let fits = get(c, &emulator.url("/probe?bytes=6000000&seed=9")).await;
     assert_eq!(fits.status, StatusCode::OK);
     assert!(common::pattern::matches(&fits.body, 6_000_000, 9));
-    let after = get(c, &emulator.url("/probe")).await.json()["pid"].clone();
+    let after = probe_pid(&emulator).await;
     assert_eq!(before, after, "the same process serves on");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_mid_invocation_is_a_502_and_a_new_instance_serves_the_next_request() {
-    let emulator = Emulator::start(Options {
-        args: args(&["--instances", "1"]),
-        ..Options::default()
-    });
+    let emulator = started_with(&["--instances", "1"]);
     let c = &emulator.client;
-    let first = get(c, &emulator.url("/probe")).await.json()["pid"].clone();
+    let first = probe_pid(&emulator).await;
     let started = Instant::now();
     let crash = get(c, &emulator.url("/probe?crash")).await;
     assert_eq!(crash.status, StatusCode::BAD_GATEWAY);
@@ -271,12 +448,9 @@ async fn a_crash_mid_invocation_is_a_502_and_a_new_instance_serves_the_next_requ
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_invocation_past_its_timeout_is_a_503_and_its_instance_is_replaced() {
-    let emulator = Emulator::start(Options {
-        args: args(&["--instances", "1", "--timeout", "1"]),
-        ..Options::default()
-    });
+    let emulator = started_with(&["--instances", "1", "--timeout", "1"]);
     let c = &emulator.client;
-    let first = get(c, &emulator.url("/probe")).await.json()["pid"].clone();
+    let first = probe_pid(&emulator).await;
     let started = Instant::now();
     let slow = get(c, &emulator.url("/probe?sleep_ms=5000")).await;
     let took = started.elapsed();
@@ -365,10 +539,7 @@ async fn migrate_runs_first_and_is_retried_until_it_succeeds() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn n_instances_serve_n_requests_at_once() {
-    let emulator = Emulator::start(Options {
-        args: args(&["--instances", "4"]),
-        ..Options::default()
-    });
+    let emulator = started_with(&["--instances", "4"]);
     // Every instance up (a cold start is not what is measured).
     for _ in 0..8 {
         get(&emulator.client, &emulator.url("/probe")).await;
