@@ -8,7 +8,7 @@ use shared::http::{ApiError, no_content, ok_json, required_json_body, respond};
 use shared::jwt::TokenType;
 use shared::{AppState, passwords};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     passwords::warm_up();
     shared::runtime::run_http(|state, req| async move { respond(handle(state, req).await) }).await

@@ -6,7 +6,7 @@ use shared::AppState;
 use shared::auth::{self, LinkBase};
 use shared::http::{ApiError, no_content, required_json_body, respond};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     shared::runtime::run_http(|state, req| async move { respond(handle(state, req).await) }).await
 }

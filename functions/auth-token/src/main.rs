@@ -8,7 +8,7 @@ use shared::auth;
 use shared::http::{ApiError, no_content, ok_json, respond};
 use shared::jwt::TokenType;
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     shared::runtime::run_http(|state, req| async move { respond(handle(state, req).await) }).await
 }

@@ -3,7 +3,7 @@
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     shared::runtime::init_process();
     let state = shared::runtime::state_or_exit().await;

@@ -63,7 +63,7 @@ struct Report {
     dismissed_dead: u64,
 }
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     shared::runtime::init_process();
     let state = shared::runtime::state_or_exit().await;

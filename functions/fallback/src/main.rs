@@ -4,7 +4,7 @@
 use lambda_http::{Body, Error, Request, Response};
 use shared::{AppState, pages};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     shared::runtime::run_http_unlimited(|state, req| async move { handle(state, req) }).await
 }

@@ -5,7 +5,7 @@
 use lambda_http::http::{StatusCode, header};
 use lambda_http::{Body, Error, Request, Response, service_fn};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     lambda_http::run(service_fn(handle)).await
 }

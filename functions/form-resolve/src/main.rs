@@ -7,7 +7,7 @@ use shared::auth::{self, LinkBase};
 use shared::forms;
 use shared::http::{ApiError, ok_json, required_json_body, respond};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     shared::runtime::run_http(|state, req| async move { respond(handle(state, req).await) }).await
 }

@@ -9,7 +9,7 @@ use shared::forms;
 use shared::http::{ApiError, no_content, ok_json, raw_body, required_json_body, respond};
 use shared::jwt::TokenType;
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     shared::runtime::run_http(|state, req| async move { respond(handle(state, req).await) }).await
 }

@@ -5,7 +5,7 @@ use lambda_http::{Body, Error, Request, Response};
 use shared::http::{ApiError, json_response};
 use shared::{AppState, health};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     let hostname = hostname();
     shared::runtime::run_http_unlimited(move |state, req| {

@@ -45,7 +45,7 @@ fn parse_args(args: &[String]) -> Result<Command, String> {
     }
 }
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     shared::runtime::init_process();
     let args: Vec<String> = std::env::args().skip(1).collect();

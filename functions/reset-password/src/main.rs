@@ -9,7 +9,7 @@ use shared::auth::{self, PasswordPageError};
 use shared::pages::{self, PasswordPageKind};
 use shared::passwords;
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     passwords::warm_up();
     shared::runtime::run_http(|state, req| async move { handle(state, req).await }).await

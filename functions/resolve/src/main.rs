@@ -7,7 +7,7 @@ use shared::auth::LinkBase;
 use shared::forms::{self, ResolveError, ResolveLinkError, ResolveRefusal};
 use shared::pages;
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     shared::runtime::run_http(|state, req| async move { handle(state, req).await }).await
 }
