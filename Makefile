@@ -83,6 +83,7 @@ build:
 lint: toolchain
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	python3 local/check_layout.py
 
 # --- make validate --------------------------------------------------------------------------
 # The deployment descriptions, offline: template.yaml (AWS SAM), docker-compose.yml (with a
@@ -233,4 +234,4 @@ bench: system-packages venv
 	fi
 	echo "==> cargo build --release --workspace --bins --examples"
 	cargo build --release --workspace --bins --examples
-	CARGO_LAMBDA=$(VENV)/bin/cargo-lambda $(VENV)/bin/python local/harness.py -- $(VENV)/bin/python local/bench.py
+	CARGO_LAMBDA=$(VENV)/bin/cargo-lambda $(VENV)/bin/python local/harness.py -- $(VENV)/bin/python -m local.bench

@@ -134,6 +134,25 @@ def wait_until(service: Service, ready, what: str) -> None:
     raise HarnessError(f"{what} not ready after {START_TIMEOUT:.0f}s:\n{tail(service.logfile)}")
 
 
+def start_on_free_port(name: str, what: str, argv_for, logfile: Path, ready_for) -> tuple[Service, int]:
+    """Starts server `name` (`argv_for(port)`) on a free loopback port and waits until
+    `ready_for(port)`; on another port when it does not come up there (the port may have
+    been taken meanwhile), ATTEMPTS times in all. `what` names it in messages."""
+    for attempt in range(1, ATTEMPTS + 1):
+        port = free_port()
+        service = Service(name, argv_for(port), logfile)
+        try:
+            wait_until(service, lambda: ready_for(port), what)
+        except HarnessError:
+            service.stop()
+            if attempt == ATTEMPTS:
+                raise
+            log(f"{what} did not start on port {port}, retrying on another port")
+            continue
+        return service, port
+    raise AssertionError("unreachable")
+
+
 # --- MariaDB ----------------------------------------------------------------------------------
 
 def mariadb_greets(port: int) -> bool:
@@ -184,45 +203,35 @@ def start_mariadb(base: Path, password: str) -> tuple[Service, int]:
         "FLUSH PRIVILEGES;\n"
     )
     mariadbd = find_binary("mariadbd")
-    for attempt in range(1, ATTEMPTS + 1):
-        port = free_port()
-        service = Service(
-            "mariadb",
-            [
-                mariadbd,
-                "--no-defaults",
-                f"--datadir={datadir}",
-                f"--socket={base / 'mariadb.sock'}",
-                f"--pid-file={base / 'mariadb.pid'}",
-                f"--port={port}",
-                "--bind-address=127.0.0.1",
-                "--user=root",
-                "--skip-name-resolve",
-                f"--init-file={init_file}",
-                f"--tmpdir={base}",
-                "--skip-log-bin",
-                "--skip-performance-schema",
-                "--innodb-buffer-pool-size=64M",
-                "--innodb-log-file-size=16M",
-                "--innodb-flush-log-at-trx-commit=0",
-                "--innodb-doublewrite=0",
-                "--character-set-server=utf8mb4",
-                "--collation-server=utf8mb4_unicode_ci",
-                "--max-connections=500",
-            ],
-            base / "mariadb.log",
-        )
-        try:
-            wait_until(service, lambda: mariadb_greets(port), "mariadbd")
-        except HarnessError:
-            service.stop()
-            if attempt == ATTEMPTS:
-                raise
-            log(f"mariadbd did not start on port {port}, retrying on another port")
-            continue
-        check_mariadb_login(port, password)
-        return service, port
-    raise AssertionError("unreachable")
+    service, port = start_on_free_port(
+        "mariadb", "mariadbd",
+        lambda port: [
+            mariadbd,
+            "--no-defaults",
+            f"--datadir={datadir}",
+            f"--socket={base / 'mariadb.sock'}",
+            f"--pid-file={base / 'mariadb.pid'}",
+            f"--port={port}",
+            "--bind-address=127.0.0.1",
+            "--user=root",
+            "--skip-name-resolve",
+            f"--init-file={init_file}",
+            f"--tmpdir={base}",
+            "--skip-log-bin",
+            "--skip-performance-schema",
+            "--innodb-buffer-pool-size=64M",
+            "--innodb-log-file-size=16M",
+            "--innodb-flush-log-at-trx-commit=0",
+            "--innodb-doublewrite=0",
+            "--character-set-server=utf8mb4",
+            "--collation-server=utf8mb4_unicode_ci",
+            "--max-connections=500",
+        ],
+        base / "mariadb.log",
+        mariadb_greets,
+    )
+    check_mariadb_login(port, password)
+    return service, port
 
 
 def check_mariadb_login(port: int, password: str) -> None:
@@ -251,32 +260,21 @@ def start_redis(base: Path) -> tuple[Service, int]:
     datadir = base / "redis"
     datadir.mkdir()
     redis_server = find_binary("redis-server")
-    for attempt in range(1, ATTEMPTS + 1):
-        port = free_port()
-        service = Service(
-            "redis",
-            [
-                redis_server,
-                "--port", str(port),
-                "--bind", "127.0.0.1",
-                "--save", "",
-                "--appendonly", "no",
-                "--dir", str(datadir),
-                "--daemonize", "no",
-                "--protected-mode", "yes",
-            ],
-            base / "redis.log",
-        )
-        try:
-            wait_until(service, lambda: redis_pongs(port), "redis-server")
-        except HarnessError:
-            service.stop()
-            if attempt == ATTEMPTS:
-                raise
-            log(f"redis-server did not start on port {port}, retrying on another port")
-            continue
-        return service, port
-    raise AssertionError("unreachable")
+    return start_on_free_port(
+        "redis", "redis-server",
+        lambda port: [
+            redis_server,
+            "--port", str(port),
+            "--bind", "127.0.0.1",
+            "--save", "",
+            "--appendonly", "no",
+            "--dir", str(datadir),
+            "--daemonize", "no",
+            "--protected-mode", "yes",
+        ],
+        base / "redis.log",
+        redis_pongs,
+    )
 
 
 # --- main -------------------------------------------------------------------------------------

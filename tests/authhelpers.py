@@ -1,8 +1,10 @@
-"""Shared helpers for the black-box auth tests (contract sections 1, 2, 3, 5 and 8).
+"""Shared helpers for the black-box tests (contract sections 1, 2, 3, 5 and 8; the form
+tests add theirs in formhelpers.py): the one copy of each, for every test file.
 
-Everything here talks to the server only through HTTP (the `api` fixture) and, where a test
-needs a fact the API does not expose (a user's id or password-link counter, the outbox), through
-`api.sql` / `api.outbox`.
+Everything here talks to the server only through HTTP (the `api` fixture, or any client with
+the same `post`/`get`, e.g. test_flask_import.py's Target) and, where a test needs a fact the
+API does not expose (a user's id or password-link counter, the outbox), through `api.sql` /
+`api.outbox`.
 """
 
 import base64
@@ -28,6 +30,9 @@ TOKEN = API + "/auth/token"
 ACCESS = API + "/auth/access"
 RESET_PAGE = "/reset-password"
 
+NO_INPUT = "No input data provided"
+ADMIN_REQUIRED = "This endpoint requires admin status"
+METHOD_NOT_ALLOWED = "The method is not allowed for the requested URL."
 MISSING = "Missing data for required field."
 NOT_STRING = "Not a valid string."
 NOT_BOOLEAN = "Not a valid boolean."
@@ -115,6 +120,10 @@ def expect_204(resp):
 def expect_fields(resp, errors):
     """422 with exactly this field -> messages map."""
     return expect(resp, 422, errors)
+
+
+def too_long(n):
+    return f"Longer than maximum length {n}."
 
 
 # --------------------------------------------------------------------------- JWT
@@ -219,10 +228,16 @@ class User:
     last_name: Optional[str]
     password: Optional[str]
     is_admin: bool
+    token: Optional[str] = None  # make_user(..., log_in=True)
+    refresh: Optional[str] = None
 
     @property
     def full_name(self):
         return f"{self.first_name} {self.last_name}" if self.last_name else self.first_name
+
+    @property
+    def headers(self):
+        return auth(self.token)
 
 
 _root_cache = {}
@@ -241,7 +256,13 @@ def root_token(api):
 
 
 def login(api, username, password, path=LOGIN, **kw):
+    """POST /auth/login (or `path`); the response, whatever it is."""
     return api.post(path, json={"username": username, "password": password}, **kw)
+
+
+def whoami(api, token):
+    """GET /auth/login with `token`; the response, whatever it is."""
+    return api.get(LOGIN, headers=auth(token))
 
 
 def tokens(api, username, password):
@@ -275,6 +296,22 @@ def mails_to(api, address):
     return [row for row in api.outbox() if row["to_address"].lower() == address.lower()]
 
 
+def outbox_max_id(api):
+    rows = api.sql("SELECT MAX(id) AS m FROM email_outbox")
+    value = rows[0]["m"] if rows else None
+    return int(value) if value is not None else 0
+
+
+def mails_since(api, since, to=None, subject=None):
+    """Outbox rows with id > since, optionally for one recipient and/or subject."""
+    rows = [r for r in api.outbox() if int(r["id"]) > since]
+    if to is not None:
+        rows = [r for r in rows if r["to_address"].lower() == to.lower()]
+    if subject is not None:
+        rows = [r for r in rows if r["subject"] == subject]
+    return rows
+
+
 def last_mail_to(api, address, subject=None):
     rows = [r for r in mails_to(api, address) if subject is None or r["subject"] == subject]
     assert rows, f"no e-mail to {address} (subject {subject!r}) in the outbox"
@@ -293,9 +330,10 @@ def link_token(link):
     return query["token"][0]
 
 
-def link_path(api, link):
-    """The path+query of an e-mailed link, checked to point at this server's PUBLIC_HOST."""
-    prefix = f"http://{public_host(api)}{RESET_PAGE}?token="
+def link_path(api, link, page=RESET_PAGE):
+    """The path+query of an e-mailed link, checked to point at `page` (the password page
+    unless said otherwise) on this server's PUBLIC_HOST."""
+    prefix = f"http://{public_host(api)}{page}?token="
     assert link.startswith(prefix), f"{link!r} does not start with {prefix!r}"
     parts = urlsplit(link)
     return f"{parts.path}?{parts.query}"
@@ -322,26 +360,44 @@ def post_page(api, token=None, password=None, **kw):
 AUTO = object()
 
 
-def make_user(api, admin=False, password=AUTO, last_name="User", first_name="Test"):
-    """Register a user as root; unless password is None, set it through the e-mailed link."""
-    if password is AUTO:
-        password = new_password()
+def make_user(api, admin=False, password=AUTO, first_name=None, last_name="User", log_in=False):
+    """Register a user as root (a fresh first name unless `first_name`; no last name if
+    `last_name` is None). Unless `password` is None, set it (AUTO: a fresh one) through the
+    link of the one registration e-mail; with `log_in`, log in as the user and keep the
+    tokens (`user.token`, `user.refresh`, `user.headers`)."""
+    first_name = first_name or ("F" + uuid.uuid4().hex[:8])
     body = register_body(first_name=first_name, last_name=last_name, is_admin=admin)
+    since = outbox_max_id(api)
     expect_204(register(api, body))
-    user = User(
-        username=body["username"],
-        email=body["email"],
-        first_name=first_name,
-        last_name=last_name,
-        password=None,
-        is_admin=admin,
+    user = User(body["username"], body["email"], first_name, last_name, None, admin)
+    if password is None:
+        return user
+    rows = mails_since(api, since, to=user.email)
+    assert len(rows) == 1 and rows[0]["subject"] == REGISTRATION_SUBJECT, (
+        f"expected one registration e-mail to {user.email}, got {rows!r}"
     )
-    if password is not None:
-        link = password_link_of(api, user.email, REGISTRATION_SUBJECT)
-        resp = post_page(api, link_token(link), password)
-        assert resp.status_code == 200, f"setting the first password failed: {resp.text[:500]!r}"
-        user.password = password
+    link = mail_link(rows[0])
+    password = new_password() if password is AUTO else password
+    page = link_path(api, link).split("?")[0]  # this server's password page
+    resp = api.post(page, data={"token": link_token(link), "password": password})
+    assert resp.status_code == 200, f"setting the first password failed: {resp.status_code} {resp.text[:500]!r}"
+    user.password = password
+    if log_in:
+        issued = tokens(api, user.username, password)
+        user.token, user.refresh = issued["access_token"], issued["refresh_token"]
     return user
+
+
+def set_access(api, username, is_admin, token=None):
+    """PATCH /auth/access as root (or with `token`); the response, whatever it is."""
+    token = root_token(api) if token is None else token
+    return api.patch(ACCESS, json={"username": username, "is_admin": is_admin}, headers=auth(token))
+
+
+def set_admin(api, user, is_admin):
+    """Make `user` an admin or not, as root (204 expected), and record it on `user`."""
+    expect_204(set_access(api, user.username, is_admin))
+    user.is_admin = is_admin
 
 
 def request_reset(api, user, **kw):
@@ -375,13 +431,14 @@ def is_html(resp):
 
 
 def expect_page(resp, status, *texts):
+    """Exact status, an HTML page, and each of `texts` in it."""
     assert resp.status_code == status, (
         f"{resp.request.method} {resp.request.url}: expected {status}, "
         f"got {resp.status_code}: {resp.text[:800]!r}"
     )
-    assert is_html(resp), f"Content-Type {resp.headers.get('Content-Type')!r}"
+    assert is_html(resp), f"Content-Type {resp.headers.get('Content-Type')!r}: {resp.text[:300]!r}"
     for text in texts:
-        assert text in resp.text, f"{text!r} not in page: {resp.text[:1500]!r}"
+        assert text in resp.text, f"{text!r} not in page: {resp.text[:2000]!r}"
     return resp
 
 

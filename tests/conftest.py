@@ -109,6 +109,31 @@ def _mysql_connect(url: str):
     return pymysql.connect(cursorclass=pymysql.cursors.DictCursor, **_mysql_params(url))
 
 
+def _mysql_execute(url: str, statement: str) -> None:
+    conn = _mysql_connect(url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(statement)
+    finally:
+        conn.close()
+
+
+def create_mysql_database(admin_url: str, prefix: str, collation: str = "utf8mb4_unicode_ci") -> tuple[str, str]:
+    """A new, empty database `<prefix>_<random>` on the admin URL's server: (its name, its URL)."""
+    name = f"{prefix}_{secrets.token_hex(6)}"
+    _mysql_execute(admin_url, f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE {collation}")
+    return name, f"{admin_url.rstrip('/')}/{name}"
+
+
+def drop_mysql_database(admin_url: str, name: str) -> None:
+    """DROP DATABASE IF EXISTS, for a teardown: a failure is printed, never raised (it must not
+    hide the test result)."""
+    try:
+        _mysql_execute(admin_url, f"DROP DATABASE IF EXISTS `{name}`")
+    except Exception as e:  # noqa: BLE001 - teardown must not hide the test result
+        print(f"could not drop {name}: {e}")
+
+
 class Api:
     """What a test gets as `api`: the server's address and config, HTTP and SQL helpers."""
 
@@ -358,14 +383,8 @@ def api(request, tmp_path_factory, smtp_sink):
         db_path = tmp / "bt.db"
         database_url = f"sqlite://{db_path}?mode=rwc"
     else:
-        mysql_database = f"bt_bb_{secrets.token_hex(6)}"
-        conn = _mysql_connect(admin_url)
-        try:
-            with conn.cursor() as cur:
-                cur.execute(f"CREATE DATABASE `{mysql_database}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
-        finally:
-            conn.close()
-        mysql_url = database_url = f"{admin_url.rstrip('/')}/{mysql_database}"
+        mysql_database, mysql_url = create_mysql_database(admin_url, "bt_bb")
+        database_url = mysql_url
 
     port = free_port()
     env = dict(os.environ)
@@ -412,11 +431,5 @@ def api(request, tmp_path_factory, smtp_sink):
         if proc is not None:
             stop_server(proc)
         if mysql_database:
-            try:
-                conn = _mysql_connect(admin_url)
-                with conn.cursor() as cur:
-                    cur.execute(f"DROP DATABASE IF EXISTS `{mysql_database}`")
-                conn.close()
-            except Exception as e:  # noqa: BLE001 - teardown must not hide the test result
-                print(f"could not drop {mysql_database}: {e}")
+            drop_mysql_database(admin_url, mysql_database)
         # tmp (database file, log) stays for inspection; pytest keeps the last 3 runs' dirs.

@@ -1,48 +1,23 @@
 """Shared helpers for the black-box form tests (contract sections 1, 4, 5 and 6).
 
-The basics (expectations, tokens, links) come from authhelpers.py; users are created through the
-API as root, their first password is set through the e-mailed link, and they log in.  Facts the API
-does not expose (a user's id, the outbox, the current admins) come from `api.sql` / `api.outbox`.
+The basics (expectations, tokens, links, users, the outbox) are authhelpers.py's, imported from
+there: users are created through the API as root (`make_user`), their first password is set
+through the e-mailed link, and the form tests log them in (`log_in=True`). Facts the API does
+not expose (a user's id, the outbox, the current admins) come from `api.sql` / `api.outbox`.
 """
 
 import json
 import re
 import uuid
-from dataclasses import dataclass, field
-from typing import Optional
-from urllib.parse import urlsplit
 
-from authhelpers import (  # noqa: F401 - re-exported for the form tests
-    auth,
-    expect,
-    expect_204,
-    expect_message,
-    link_token,
-    mail_link,
-    now,
-    public_host,
-    root_password,
-    root_token,
-    uniq,
-)
+from authhelpers import API, auth, expect, mail_link, mails_since, root_token
 
-API = "/api/v1"
-LOGIN = API + "/auth/login"
-REGISTER = API + "/auth/register"
-ACCESS = API + "/auth/access"
 FORM = API + "/form"
 RESOLVE = API + "/form/resolve"
 RESOLVE_PAGE = "/resolve"
-RESET_PAGE = "/reset-password"
 
-NO_INPUT = "No input data provided"
 MISSING_HEADER = "Missing Authorization Header"
-ADMIN_REQUIRED = "This endpoint requires admin status"
-METHOD_NOT_ALLOWED = "The method is not allowed for the requested URL."
 
-MISSING = "Missing data for required field."
-NOT_NULL = "Field may not be null."
-NOT_STRING = "Not a valid string."
 NOT_INTEGER = "Not a valid integer."
 NOT_NUMBER = "Not a valid number."
 NOT_CHOICE = "Not a valid choice."
@@ -62,10 +37,6 @@ FORM_KEYS = {
 }
 INPUT_FIELDS = ("time", "customer_name", "course", "payment_method", "amount", "receipt")
 MAX_TIME = 253402300799  # 9999-12-31T23:59:59Z
-
-
-def too_long(n):
-    return f"Longer than maximum length {n}."
 
 
 def not_exist(form_id):
@@ -95,13 +66,6 @@ def form_subject(form_id):
 # --------------------------------------------------------------------------- basics
 
 
-
-
-
-
-
-
-
 def raw_json(api, method, path, text, token=None, headers=None):
     """Send a hand-built JSON text (number literals are sent exactly as written)."""
     hdrs = {"Content-Type": "application/json"}
@@ -115,101 +79,6 @@ def raw_json(api, method, path, text, token=None, headers=None):
 # --------------------------------------------------------------------------- users
 
 
-@dataclass
-class User:
-    username: str
-    email: str
-    first_name: str
-    last_name: Optional[str]
-    password: Optional[str]
-    is_admin: bool
-    token: Optional[str] = None
-    refresh: Optional[str] = None
-    extra: dict = field(default_factory=dict)
-
-    @property
-    def full_name(self):
-        return f"{self.first_name} {self.last_name}" if self.last_name else self.first_name
-
-    @property
-    def headers(self):
-        return auth(self.token)
-
-
-
-
-
-
-def login(api, username, password):
-    resp = api.post(LOGIN, json={"username": username, "password": password})
-    expect(resp, 200)
-    body = resp.json()
-    return body["access_token"], body["refresh_token"]
-
-
-
-def root_headers(api):
-    return auth(root_token(api))
-
-
-def outbox_max_id(api):
-    rows = api.sql("SELECT MAX(id) AS m FROM email_outbox")
-    value = rows[0]["m"] if rows else None
-    return int(value) if value is not None else 0
-
-
-def mails_since(api, since, to=None, subject=None):
-    """Outbox rows with id > since, optionally for one recipient and/or subject."""
-    rows = [r for r in api.outbox() if int(r["id"]) > since]
-    if to is not None:
-        rows = [r for r in rows if r["to_address"].lower() == to.lower()]
-    if subject is not None:
-        rows = [r for r in rows if r["subject"] == subject]
-    return rows
-
-
-
-
-def link_path(link):
-    parts = urlsplit(link)
-    return f"{parts.path}?{parts.query}"
-
-
-def make_user(api, admin=False, first_name=None, last_name="Tester", password=True):
-    """Register a user as root, set the first password through the e-mailed link, log in."""
-    username = uniq()
-    first_name = first_name or ("F" + uuid.uuid4().hex[:8])
-    email = f"{username}@example.test"
-    body = {
-        "username": username,
-        "email": email,
-        "is_admin": admin,
-        "first_name": first_name,
-        "last_name": last_name,
-    }
-    since = outbox_max_id(api)
-    expect_204(api.post(REGISTER, json=body, headers=root_headers(api)))
-    user = User(username, email, first_name, last_name, None, admin)
-    if not password:
-        return user
-    rows = mails_since(api, since, to=email)
-    assert len(rows) == 1, f"expected one registration e-mail to {email}, got {rows!r}"
-    link = mail_link(rows[0])
-    pw = "pw-" + uuid.uuid4().hex
-    resp = api.post(link_path(link).split("?")[0], data={"token": link_token(link), "password": pw})
-    assert resp.status_code == 200, f"setting the first password failed: {resp.status_code} {resp.text[:500]!r}"
-    user.password = pw
-    user.token, user.refresh = login(api, username, pw)
-    return user
-
-
-def set_admin(api, user, is_admin):
-    expect_204(
-        api.patch(ACCESS, json={"username": user.username, "is_admin": is_admin}, headers=root_headers(api))
-    )
-    user.is_admin = is_admin
-
-
 def user_id(api, username):
     rows = api.sql("SELECT id FROM users WHERE username = ?", (username,))
     assert len(rows) == 1, rows
@@ -220,10 +89,6 @@ def admin_emails(api):
     """Addresses of every current admin, lower-cased."""
     rows = api.sql("SELECT email FROM users WHERE is_admin = 1")
     return sorted(r["email"].lower() for r in rows)
-
-
-def whoami(api, token):
-    return expect(api.get(LOGIN, headers=auth(token)), 200).json()
 
 
 # --------------------------------------------------------------------------- forms

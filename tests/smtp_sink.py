@@ -5,6 +5,10 @@ are decoded exactly as a mail client would) and refuses, with a permanent 550, a
 recipient whose address contains "reject". It can be stopped and started again on the
 same port to simulate an outage, and can take `delay` seconds over each message, so that
 deliveries are still on their way when a test breaks something else.
+
+`make bench` (local/bench) uses it too: with `parse` off a message is only counted, so that
+the e-mails sent while a load runs cost the bench's process no parsing (`received()` counts
+both kinds).
 """
 
 from __future__ import annotations
@@ -41,6 +45,9 @@ class _Handler:
     async def handle_DATA(self, server, session, envelope):
         if self.sink.delay:
             await asyncio.sleep(self.sink.delay)
+        if not self.sink.parse:
+            self.sink._count()
+            return "250 Message accepted for delivery"
         raw = envelope.content if isinstance(envelope.content, bytes) else envelope.content.encode()
         parsed = email.message_from_bytes(raw, policy=email.policy.default)
         self.sink._add(Received(envelope.mail_from, list(envelope.rcpt_tos), parsed, raw, time.monotonic()))
@@ -54,6 +61,8 @@ class SmtpSink:
         self._lock = threading.Lock()
         self._messages: list[Received] = []
         self._controller: Controller | None = None
+        self.parse = True  # False: messages are counted, not parsed nor kept
+        self._counted = 0
 
     def start(self) -> None:
         self._controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port)
@@ -68,9 +77,19 @@ class SmtpSink:
         with self._lock:
             self._messages.append(received)
 
+    def _count(self) -> None:
+        with self._lock:
+            self._counted += 1
+
     def messages(self) -> list[Received]:
+        """The parsed messages, in arrival order."""
         with self._lock:
             return list(self._messages)
+
+    def received(self) -> int:
+        """Every message accepted so far, parsed or only counted."""
+        with self._lock:
+            return self._counted + len(self._messages)
 
     def to(self, address: str) -> list[Received]:
         return [m for m in self.messages() if address.lower() in (r.lower() for r in m.rcpt_tos)]

@@ -11,12 +11,15 @@ import pytest
 
 from authhelpers import (
     ACCESS,
+    ADMIN_REQUIRED,
     API,
     DROP,
     JWT_CLAIMS_ACCESS,
     JWT_CLAIMS_REFRESH,
     LOGIN,
+    METHOD_NOT_ALLOWED,
     MISSING,
+    NO_INPUT,
     NOT_BOOLEAN,
     NOT_NULL,
     NOT_STRING,
@@ -50,26 +53,18 @@ from authhelpers import (
     request_reset,
     root_password,
     root_token,
+    set_access,
     standard_claims,
     tamper_signature,
     tokens,
+    too_long,
     uniq,
     user_row,
+    whoami,
 )
 
-NO_INPUT = "No input data provided"
 INVALID_CREDENTIALS = "Invalid credentials"
-ADMIN_REQUIRED = "This endpoint requires admin status"
 BAD_HEADER = "Bad Authorization header. Expected value 'Bearer <JWT>'"
-METHOD_NOT_ALLOWED = "The method is not allowed for the requested URL."
-
-
-def too_long(n):
-    return f"Longer than maximum length {n}."
-
-
-def whoami(api, token):
-    return api.get(LOGIN, headers=auth(token))
 
 
 # =========================================================================== POST /auth/login
@@ -833,14 +828,9 @@ def test_logout_with_bad_tokens(api):
 # =========================================================================== PATCH /auth/access
 
 
-def set_admin(api, username, is_admin, token=None):
-    token = root_token(api) if token is None else token
-    return api.patch(ACCESS, json={"username": username, "is_admin": is_admin}, headers=auth(token))
-
-
 def test_access_unknown_user(api):
     name = uniq("ghost")
-    expect_message(set_admin(api, name, True), 400, f"User '{name}' does not exist")
+    expect_message(set_access(api, name, True), 400, f"User '{name}' does not exist")
 
 
 def test_promotion_applies_to_a_token_issued_before_it(api):
@@ -848,7 +838,7 @@ def test_promotion_applies_to_a_token_issued_before_it(api):
     access = access_token(api, user)
     expect_message(register(api, register_body(), token=access), 401, ADMIN_REQUIRED)
 
-    expect_204(set_admin(api, user.username, True))
+    expect_204(set_access(api, user.username, True))
     assert int(user_row(api, user.username)["is_admin"]) == 1
     body = register_body()
     expect_204(register(api, body, token=access))
@@ -861,10 +851,10 @@ def test_demotion_applies_on_the_next_request(api):
     access = access_token(api, user)
     expect_204(register(api, register_body(), token=access))
 
-    expect_204(set_admin(api, user.username, False))
+    expect_204(set_access(api, user.username, False))
     assert int(user_row(api, user.username)["is_admin"]) == 0
     expect_message(register(api, register_body(), token=access), 401, ADMIN_REQUIRED)
-    expect_message(set_admin(api, user.username, True, token=access), 401, ADMIN_REQUIRED)
+    expect_message(set_access(api, user.username, True, token=access), 401, ADMIN_REQUIRED)
     assert expect(whoami(api, access), 200).json()["is_admin"] is False
 
 
@@ -893,14 +883,14 @@ def test_access_validation(api, body, errors):
 
 def test_access_null_is_admin_leaves_the_flag_alone(api):
     user = make_user(api)
-    expect_fields(set_admin(api, user.username, None), {"is_admin": [NOT_NULL]})
+    expect_fields(set_access(api, user.username, None), {"is_admin": [NOT_NULL]})
     assert int(user_row(api, user.username)["is_admin"]) == 0
 
 
 def test_access_requires_admin(api):
     user = make_user(api)
     access = access_token(api, user)
-    expect_message(set_admin(api, user.username, True, token=access), 401, ADMIN_REQUIRED)
+    expect_message(set_access(api, user.username, True, token=access), 401, ADMIN_REQUIRED)
     assert int(user_row(api, user.username)["is_admin"]) == 0
     # admin check before validation
     expect_message(
@@ -1001,7 +991,7 @@ def test_no_content_responses_have_an_empty_body(api):
     responses = [
         register(api, register_body()),
         api.patch(LOGIN, json={"username": user.username}),
-        set_admin(api, user.username, False),
+        set_access(api, user.username, False),
         api.put(LOGIN, json={"password": new_password()}, headers=auth(access)),
         api.delete(TOKEN, headers=auth(access)),
     ]

@@ -39,10 +39,13 @@ from conftest import (
     TIMEOUT,
     _log_tail,
     _mysql_connect,
+    create_mysql_database,
+    drop_mysql_database,
     first_link,
     free_ports,
     stop_server,
 )
+from authhelpers import auth
 from formhelpers import form_body
 from test_ratelimit import flushdb, redis_url
 
@@ -105,11 +108,7 @@ def stack(tmp_path_factory, smtp_sink):
     certs = tmp / "certs"
     certs.mkdir()
     cert = self_signed_certificate(certs)
-    database = f"bt_e2e_{secrets.token_hex(6)}"
-    conn = _mysql_connect(admin_url)
-    with conn.cursor() as cur:
-        cur.execute(f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
-    conn.close()
+    database, database_url = create_mysql_database(admin_url, "bt_e2e")
     limits_db = redis_url(10)
     flushdb(limits_db)
 
@@ -117,7 +116,7 @@ def stack(tmp_path_factory, smtp_sink):
     env = dict(os.environ)
     env.update({key: "" for key in SHIELDED_KEYS})
     env.update(
-        DATABASE_URL=f"{admin_url.rstrip('/')}/{database}",
+        DATABASE_URL=database_url,
         REDIS_URL=limits_db,
         FLASK_ENV="production",
         FLASK_SECRET=secrets.token_hex(32),
@@ -183,13 +182,7 @@ def stack(tmp_path_factory, smtp_sink):
     finally:
         for proc in reversed(procs):
             stop_server(proc)
-        try:
-            conn = _mysql_connect(admin_url)
-            with conn.cursor() as cur:
-                cur.execute(f"DROP DATABASE IF EXISTS `{database}`")
-            conn.close()
-        except Exception as e:  # noqa: BLE001 - teardown must not hide the test result
-            print(f"could not drop {database}: {e}")
+        drop_mysql_database(admin_url, database)
 
 
 def test_http_redirects_to_https(stack):
@@ -402,13 +395,9 @@ def new_user(stack, root_token: str, admin: bool = False) -> dict:
         "first_name": "Eve",
         "last_name": "Tester",
     }
-    resp = stack.request("POST", "/api/v1/auth/register", json=user, headers=bearer(root_token))
+    resp = stack.request("POST", "/api/v1/auth/register", json=user, headers=auth(root_token))
     assert resp.status_code == 204, resp.text
     return user
-
-
-def bearer(token: str) -> dict:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def test_password_page_in_a_real_browser(stack):
@@ -462,10 +451,10 @@ def test_client_flows_over_https(stack):
     access = stack.login(user["username"], "first-pw-1")
 
     form = form_body(payment_method="cheque", amount=42.5)
-    resp = stack.request("POST", "/api/v1/form", json=form, headers=bearer(access))
+    resp = stack.request("POST", "/api/v1/form", json=form, headers=auth(access))
     assert resp.status_code in (200, 201), resp.text
     form_id = resp.json()["id"]
-    listed = stack.request("GET", "//api/v1/form", headers={**bearer(access), "Accept-Encoding": "gzip"})
+    listed = stack.request("GET", "//api/v1/form", headers={**auth(access), "Accept-Encoding": "gzip"})
     assert listed.status_code == 200
     assert [f["id"] for f in listed.json()] == [form_id]
 
@@ -474,7 +463,7 @@ def test_client_flows_over_https(stack):
     page = requests.get(resolve_link, verify=str(stack.cert), timeout=TIMEOUT)
     assert page.status_code == 200 and f"Form no. {form_id} was resolved successfully." in page.text
     stack.sink.wait_for(user["email"], subject=f"Form no. {form_id}", timeout=30)
-    listed = stack.request("GET", "/api/v1/form", headers=bearer(access)).json()
+    listed = stack.request("GET", "/api/v1/form", headers=auth(access)).json()
     assert listed[0]["resolved_at"] is not None
 
     resp = stack.request("PATCH", "//api/v1/auth/login", json={"username": user["username"]})
@@ -497,7 +486,7 @@ def burst(stack, token: str, forged: bool = False, source: str = "127.0.0.1") ->
     port = urlsplit(stack.base).port
 
     def one(i: int) -> int:
-        headers = bearer(token)
+        headers = auth(token)
         if forged:
             headers["X-Forwarded-For"] = f"203.0.113.{i + 1}"
         conn = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=TIMEOUT,
@@ -518,7 +507,7 @@ def burst(stack, token: str, forged: bool = False, source: str = "127.0.0.1") ->
 
 def test_rate_limit_burst_through_nginx(stack):
     token = stack.login("root", ROOT_PASSWORD)
-    assert stack.request("GET", "/api/v1/auth/login", headers=bearer(token)).status_code == 200
+    assert stack.request("GET", "/api/v1/auth/login", headers=auth(token)).status_code == 200
     time.sleep(1.5)  # a fresh one-second window for each burst
 
     plain = burst(stack, token)

@@ -37,15 +37,23 @@ import jwt
 import pytest
 import requests
 
-from conftest import MIGRATE, ROOT, SHIELDED_KEYS, _mysql_connect, start_stack, stop_server
+from authhelpers import LOGIN, TOKEN, auth, login
+from conftest import (
+    MIGRATE,
+    ROOT,
+    SHIELDED_KEYS,
+    _mysql_connect,
+    create_mysql_database,
+    drop_mysql_database,
+    start_stack,
+    stop_server,
+)
 
 LEGACY_SITE = ROOT / ".venv" / "flask-legacy"  # itsdangerous 1.1.0 (Makefile: venv)
 FLASK_SECRET = "old-flask-secret-" + "x" * 24
 JWT_SECRET = "old-jwt-secret-" + "y" * 24
 N_USERS = 211
 N_FORMS = 5000
-LOGIN = "/api/v1/auth/login"
-TOKEN = "/api/v1/auth/token"
 FORM = "/api/v1/form"
 
 OLD_SCHEMA = [
@@ -108,19 +116,6 @@ def mysql_exec(url: str, statements, many=None):
         conn.commit()
     finally:
         conn.close()
-
-
-def create_database(admin_url: str, prefix: str) -> tuple[str, str]:
-    name = f"{prefix}_{secrets.token_hex(5)}"
-    mysql_exec(admin_url, [f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci"])
-    return name, f"{admin_url.rstrip('/')}/{name}"
-
-
-def drop_database(admin_url: str, name: str) -> None:
-    try:
-        mysql_exec(admin_url, [f"DROP DATABASE IF EXISTS `{name}`"])
-    except Exception as e:  # noqa: BLE001 - teardown must not hide the result
-        print(f"could not drop {name}: {e}")
 
 
 def old_service(spec: dict) -> dict:
@@ -271,12 +266,12 @@ def old():
     """The old service's database, filled; read-only for every test."""
     started = time.monotonic()
     deployment = OldDeployment()
-    name, url = create_database(admin_url(), "flask_old")
+    name, url = create_mysql_database(admin_url(), "flask_old", "utf8mb4_general_ci")
     deployment.fill(url)
     deployment.url = url
     print(f"old database built in {time.monotonic() - started:.1f} s")
     yield deployment
-    drop_database(admin_url(), name)
+    drop_mysql_database(admin_url(), name)
 
 
 def target_env(tmp: Path, database_url: str) -> dict:
@@ -343,7 +338,7 @@ def target(request, old, tmp_path_factory):
         path = tmp / "bt.db"
         t = Target(backend, tmp, f"sqlite://{path}?mode=rwc", path, None)
     else:
-        name, url = create_database(admin_url(), "flask_new")
+        name, url = create_mysql_database(admin_url(), "flask_new", "utf8mb4_general_ci")
         t = Target(backend, tmp, url, None, url)
     proc = None
     try:
@@ -356,7 +351,7 @@ def target(request, old, tmp_path_factory):
         if proc is not None:
             stop_server(proc)
         if name:
-            drop_database(admin_url(), name)
+            drop_mysql_database(admin_url(), name)
 
 
 def test_import_copies_everything_and_verifies(old, target):
@@ -380,10 +375,6 @@ def test_import_copies_everything_and_verifies(old, target):
         assert (bool(r["is_admin"]), r["registration_time"], r["password_link_counter"]) == \
             (u["is_admin"], utc(u["registration_time"]), u["current_pw_token"])
     print(f"[{target.backend}] import time for the {N_FORMS}-form set: {target.import_seconds:.2f} s")
-
-
-def login(target, username, password):
-    return target.post(LOGIN, json={"username": username, "password": password})
 
 
 def test_every_old_password_logs_in_and_is_upgraded_to_argon2id(old, target):
@@ -418,28 +409,24 @@ def test_a_wrong_password_against_an_old_hash_is_refused_and_keeps_it(old, targe
     assert after == before
 
 
-def bearer(token):
-    return {"Authorization": f"Bearer {token}"}
-
-
 def test_old_tokens_work_and_revoked_ones_stay_revoked(old, target):
     u = old.users[50]
-    r = target.post(TOKEN, headers=bearer(u["refresh"]))
+    r = target.post(TOKEN, headers=auth(u["refresh"]))
     assert r.status_code == 200, r.text
     fresh_access = r.json()["access_token"]
-    me = target.get(LOGIN, headers=bearer(fresh_access))
+    me = target.get(LOGIN, headers=auth(fresh_access))
     assert me.status_code == 200 and me.json()["username"] == u["username"]
-    me = target.get(LOGIN, headers=bearer(u["access"]))
+    me = target.get(LOGIN, headers=auth(u["access"]))
     assert me.status_code == 200 and me.json()["id"] == u["id"]
     for revoked in old.revoked:
-        r = target.post(TOKEN, headers=bearer(revoked["refresh"]))
+        r = target.post(TOKEN, headers=auth(revoked["refresh"]))
         assert (r.status_code, r.json()) == (401, {"message": "Token has been revoked"})
 
 
 def test_every_form_reads_back_identical_for_its_owner_and_for_an_admin(old, target):
     expected = [old.form_json(f) for f in old.forms]
     # before anything below resolves one of them
-    everything = target.get(FORM, headers=bearer(old.root["access"]))
+    everything = target.get(FORM, headers=auth(old.root["access"]))
     assert everything.status_code == 200
     got = everything.json()
     changed = {case[0]["id"] for case in old.resolve_cases.values()}
@@ -450,7 +437,7 @@ def test_every_form_reads_back_identical_for_its_owner_and_for_an_admin(old, tar
         by_owner.setdefault(f["submitter"], []).append(f)
 
     def own(u):
-        r = target.get(FORM, headers=bearer(u["access"]))
+        r = target.get(FORM, headers=auth(u["access"]))
         return u, r
 
     with ThreadPoolExecutor(4) as pool:
@@ -556,7 +543,7 @@ def test_a_non_empty_target_is_refused_without_the_flag(old, tmp_path):
 
 
 def test_users_colliding_ignoring_case_are_reported_and_nothing_is_copied(tmp_path):
-    name, url = create_database(admin_url(), "flask_collide")
+    name, url = create_mysql_database(admin_url(), "flask_collide", "utf8mb4_general_ci")
     try:
         when = datetime(2020, 5, 17, 12, 0, 0)
         mysql_exec(url, [s.format(collate="COLLATE utf8mb4_bin") for s in OLD_SCHEMA], many=[
@@ -584,4 +571,4 @@ def test_users_colliding_ignoring_case_are_reported_and_nothing_is_copied(tmp_pa
             assert sorted(r[next(iter(r))] for r in cur.fetchall()) == ["forms", "revoked_tokens", "users"]
         conn.close()
     finally:
-        drop_database(admin_url(), name)
+        drop_mysql_database(admin_url(), name)

@@ -10,69 +10,70 @@ import re
 
 import pytest
 
-from formhelpers import (
+from authhelpers import (
     ADMIN_REQUIRED,
     API,
+    METHOD_NOT_ALLOWED,
+    MISSING,
+    NOT_NULL,
+    NOT_STRING,
+    NO_INPUT,
+    auth,
+    expect,
+    expect_204,
+    expect_message,
+    mail_link,
+    mails_since,
+    make_user,
+    now,
+    outbox_max_id,
+    public_host,
+    root_token,
+    set_admin,
+    too_long,
+    whoami,
+)
+from formhelpers import (
     BAD_TIME,
     FORM,
     FORM_KEYS,
     INPUT_FIELDS,
     MAX_TIME,
-    METHOD_NOT_ALLOWED,
-    MISSING,
     MISSING_HEADER,
-    NO_INPUT,
     NOT_CHOICE,
     NOT_INTEGER,
-    NOT_NULL,
     NOT_NUMBER,
-    NOT_STRING,
     RESOLVE,
     TOO_BIG,
     admin_emails,
     all_forms,
     already_resolved,
-    auth,
     check_form_shape,
     create_form,
-    expect,
-    expect_204,
-    expect_message,
     expected_form,
     form_body,
     form_subject,
     get_form,
-    link_path,
-    mail_link,
-    mails_since,
-    make_user,
     missing_form_id,
     not_allowed_delete,
     not_allowed_update,
     not_exist,
-    now,
-    outbox_max_id,
-    public_host,
     raw_form_text,
     raw_json,
     resolve_as,
     resolved_no_edit,
-    root_token,
-    set_admin,
-    too_long,
-    whoami,
 )
 
 
 @pytest.fixture(scope="module")
 def submitter(api):
     """A plain user shared by the tests that only look at the forms they create themselves."""
-    return make_user(api)
+    return make_user(api, log_in=True)
 
 
 @pytest.fixture(scope="module")
 def admin(api):
-    return make_user(api, admin=True)
+    return make_user(api, admin=True, log_in=True)
 
 
 def post_raw(api, user, text):
@@ -172,7 +173,7 @@ def test_leading_double_slash_routes_form(api, submitter):
 
 
 def test_post_returns_200_id_and_get_shows_the_exact_form(api):
-    user = make_user(api)
+    user = make_user(api, log_in=True)
     body = form_body(amount=123.99, payment_method="cheque")
     resp = expect(api.post(FORM, json=body, headers=user.headers), 200)
     assert resp.headers.get("Content-Type", "").startswith("application/json")
@@ -193,8 +194,8 @@ def test_post_ids_are_distinct_and_ascending(api, submitter):
 
 
 def test_post_ignores_unknown_and_server_owned_keys(api):
-    user = make_user(api)
-    other = make_user(api)
+    user = make_user(api, log_in=True)
+    other = make_user(api, log_in=True)
     extras = {"id": 1, "submitter": other.username, "resolved_at": 12345, "colour": "blue"}
     body = form_body()
     form_id = create_form(api, user, **body, **extras)
@@ -405,12 +406,12 @@ def test_numbers_too_large_for_a_float_in_other_fields(api, submitter):
 
 
 def test_rejected_post_creates_nothing_and_sends_nothing(api):
-    user = make_user(api)
+    user = make_user(api, log_in=True)
     since = outbox_max_id(api)
     expect(api.post(FORM, json=form_body(amount="abc"), headers=user.headers), 422)
     expect(post_raw(api, user, raw_form_text(time_literal="-1")), 422)
     assert all_forms(api, user.token) == []
-    assert whoami(api, user.token)["forms"] == []
+    assert expect(whoami(api, user.token), 200).json()["forms"] == []
     assert mails_since(api, since) == []
 
 
@@ -418,8 +419,8 @@ def test_rejected_post_creates_nothing_and_sends_nothing(api):
 
 
 def test_new_form_emails_every_admin_once_with_own_resolve_link(api):
-    extra_admin = make_user(api, admin=True)
-    user = make_user(api, first_name="Submitta", last_name="Person")
+    extra_admin = make_user(api, admin=True, log_in=True)
+    user = make_user(api, first_name="Submitta", last_name="Person", log_in=True)
     admins = admin_emails(api)
     assert extra_admin.email.lower() in admins and "root@example.test" in admins
     since = outbox_max_id(api)
@@ -446,7 +447,7 @@ def test_new_form_emails_every_admin_once_with_own_resolve_link(api):
 
 
 def test_new_form_email_cheque_and_no_last_name(api):
-    user = make_user(api, first_name="Solo", last_name=None)
+    user = make_user(api, first_name="Solo", last_name=None, log_in=True)
     since = outbox_max_id(api)
     form_id = create_form(api, user, payment_method="cheque", amount=200)
     rows = mails_since(api, since, to="root@example.test")
@@ -458,11 +459,11 @@ def test_new_form_email_cheque_and_no_last_name(api):
 
 
 def test_new_form_email_is_not_sent_to_demoted_admin_and_is_sent_to_promoted_user(api):
-    demoted = make_user(api, admin=True)
-    promoted = make_user(api)
+    demoted = make_user(api, admin=True, log_in=True)
+    promoted = make_user(api, log_in=True)
     set_admin(api, demoted, False)
     set_admin(api, promoted, True)
-    user = make_user(api)
+    user = make_user(api, log_in=True)
     since = outbox_max_id(api)
     form_id = create_form(api, user)
     assert mails_since(api, since, to=demoted.email) == []
@@ -471,7 +472,7 @@ def test_new_form_email_is_not_sent_to_demoted_admin_and_is_sent_to_promoted_use
 
 
 def test_link_is_built_on_public_host_not_on_the_host_header(api):
-    user = make_user(api)
+    user = make_user(api, log_in=True)
     since = outbox_max_id(api)
     resp = api.post(FORM, json=form_body(), headers={**user.headers, "Host": "evil.example.com"})
     form_id = expect(resp, 200).json()["id"]
@@ -487,9 +488,9 @@ def test_link_is_built_on_public_host_not_on_the_host_header(api):
 
 
 def test_get_lists_own_forms_for_users_and_every_form_for_admins(api):
-    alice = make_user(api)
-    bob = make_user(api)
-    adm = make_user(api, admin=True)
+    alice = make_user(api, log_in=True)
+    bob = make_user(api, log_in=True)
+    adm = make_user(api, admin=True, log_in=True)
     a1 = create_form(api, alice, amount=1)
     b1 = create_form(api, bob, amount=2)
     a2 = create_form(api, alice, amount=3)
@@ -517,23 +518,23 @@ def test_get_lists_own_forms_for_users_and_every_form_for_admins(api):
 
 
 def test_user_without_forms_gets_empty_list(api):
-    user = make_user(api)
+    user = make_user(api, log_in=True)
     resp = expect(api.get(FORM, headers=user.headers), 200, [])
     assert resp.headers.get("Content-Type", "").startswith("application/json")
 
 
 def test_whoami_lists_own_form_ids_ascending(api):
-    user = make_user(api)
-    other = make_user(api)
-    assert whoami(api, user.token)["forms"] == []
+    user = make_user(api, log_in=True)
+    other = make_user(api, log_in=True)
+    assert expect(whoami(api, user.token), 200).json()["forms"] == []
     ids = [create_form(api, user), create_form(api, other), create_form(api, user), create_form(api, user)]
-    assert whoami(api, user.token)["forms"] == [ids[0], ids[2], ids[3]]
-    assert whoami(api, other.token)["forms"] == [ids[1]]
+    assert expect(whoami(api, user.token), 200).json()["forms"] == [ids[0], ids[2], ids[3]]
+    assert expect(whoami(api, other.token), 200).json()["forms"] == [ids[1]]
 
 
 def test_admin_status_is_read_live_for_listing(api):
-    user = make_user(api)
-    other = make_user(api)
+    user = make_user(api, log_in=True)
+    other = make_user(api, log_in=True)
     own = create_form(api, user)
     theirs = create_form(api, other)
     assert [f["id"] for f in all_forms(api, user.token)] == [own]
@@ -591,8 +592,8 @@ def test_patch_unknown_form(api, submitter):
 
 
 def test_patch_someone_elses_form_is_401_and_changes_nothing(api):
-    owner = make_user(api)
-    other = make_user(api)
+    owner = make_user(api, log_in=True)
+    other = make_user(api, log_in=True)
     form_id = create_form(api, owner)
     before = get_form(api, form_id)
     since = outbox_max_id(api)
@@ -608,8 +609,8 @@ def test_patch_someone_elses_form_is_401_and_changes_nothing(api):
 
 
 def test_patch_resolved_form_is_400_before_ownership(api):
-    owner = make_user(api)
-    other = make_user(api)
+    owner = make_user(api, log_in=True)
+    other = make_user(api, log_in=True)
     form_id = create_form(api, owner)
     expect(resolve_as(api, root_token(api), form_id), 200)
     for headers in (owner.headers, other.headers, auth(root_token(api))):
@@ -619,7 +620,7 @@ def test_patch_resolved_form_is_400_before_ownership(api):
 
 
 def test_patch_returns_old_form_changes_only_supplied_fields_and_emails_admins(api):
-    owner = make_user(api, first_name="Edith", last_name="Editor")
+    owner = make_user(api, first_name="Edith", last_name="Editor", log_in=True)
     body = form_body(course="A", amount=1, payment_method="cash", customer_name="Cust", receipt="R1", time=1711302900)
     form_id = create_form(api, owner, **{k: body[k] for k in INPUT_FIELDS})
     before = get_form(api, form_id)
@@ -649,7 +650,7 @@ def test_patch_returns_old_form_changes_only_supplied_fields_and_emails_admins(a
 
 
 def test_patch_every_field(api):
-    owner = make_user(api)
+    owner = make_user(api, log_in=True)
     body = form_body(course="Old course", amount="10", payment_method="cash", customer_name="Old cust",
                      receipt="Old receipt", time=1000)
     form_id = create_form(api, owner, **{k: body[k] for k in INPUT_FIELDS})
@@ -668,8 +669,8 @@ def test_patch_every_field(api):
 
 
 def test_patch_by_admin_names_the_original_submitter(api):
-    owner = make_user(api, first_name="Olga", last_name="Owner")
-    editor = make_user(api, admin=True, first_name="Adam", last_name="Admin")
+    owner = make_user(api, first_name="Olga", last_name="Owner", log_in=True)
+    editor = make_user(api, admin=True, first_name="Adam", last_name="Admin", log_in=True)
     form_id = create_form(api, owner, course="A")
     before = get_form(api, form_id)
     since = outbox_max_id(api)
@@ -685,7 +686,7 @@ def test_patch_by_admin_names_the_original_submitter(api):
 
 
 def test_patch_no_real_change_is_204_without_email(api):
-    owner = make_user(api)
+    owner = make_user(api, log_in=True)
     body = form_body(amount="123.99", payment_method="cash")
     form_id = create_form(api, owner, **{k: body[k] for k in INPUT_FIELDS})
     before = get_form(api, form_id)
@@ -702,7 +703,7 @@ def test_patch_no_real_change_is_204_without_email(api):
 
 
 def test_patch_id_as_digit_string(api):
-    owner = make_user(api)
+    owner = make_user(api, log_in=True)
     form_id = create_form(api, owner, course="A")
     before = get_form(api, form_id)
     expect(api.patch(FORM, json={"id": str(form_id), "course": "B"}, headers=owner.headers), 200, before)
@@ -710,7 +711,7 @@ def test_patch_id_as_digit_string(api):
 
 
 def test_patch_twice_returns_previous_state_each_time(api):
-    owner = make_user(api)
+    owner = make_user(api, log_in=True)
     form_id = create_form(api, owner, course="A", amount=1)
     first = get_form(api, form_id)
     expect(api.patch(FORM, json={"id": form_id, "course": "B"}, headers=owner.headers), 200, first)
@@ -720,7 +721,7 @@ def test_patch_twice_returns_previous_state_each_time(api):
 
 
 def test_patch_leaves_other_forms_alone(api):
-    owner = make_user(api)
+    owner = make_user(api, log_in=True)
     f1 = create_form(api, owner, course="one")
     f2 = create_form(api, owner, course="two")
     before2 = get_form(api, f2)
@@ -729,8 +730,8 @@ def test_patch_leaves_other_forms_alone(api):
 
 
 def test_patch_by_demoted_admin_is_refused(api):
-    owner = make_user(api)
-    adm = make_user(api, admin=True)
+    owner = make_user(api, log_in=True)
+    adm = make_user(api, admin=True, log_in=True)
     form_id = create_form(api, owner, course="A")
     set_admin(api, adm, False)
     expect_message(api.patch(FORM, json={"id": form_id, "course": "B"}, headers=adm.headers), 401,
@@ -752,8 +753,8 @@ def test_delete_unknown_form(api, submitter):
 
 
 def test_delete_someone_elses_form_is_401(api):
-    owner = make_user(api)
-    other = make_user(api)
+    owner = make_user(api, log_in=True)
+    other = make_user(api, log_in=True)
     form_id = create_form(api, owner)
     before = get_form(api, form_id)
     expect_message(api.delete(FORM, json={"id": form_id}, headers=other.headers), 401, not_allowed_delete(form_id))
@@ -761,7 +762,7 @@ def test_delete_someone_elses_form_is_401(api):
 
 
 def test_delete_own_form_returns_it_and_removes_it(api):
-    owner = make_user(api)
+    owner = make_user(api, log_in=True)
     keep = create_form(api, owner)
     form_id = create_form(api, owner, amount=42.5)
     before = get_form(api, form_id)
@@ -769,7 +770,7 @@ def test_delete_own_form_returns_it_and_removes_it(api):
     expect(api.delete(FORM, json={"id": form_id}, headers=owner.headers), 200, before)
     assert [f["id"] for f in all_forms(api, owner.token)] == [keep]
     assert get_form(api, form_id) is None
-    assert whoami(api, owner.token)["forms"] == [keep]
+    assert expect(whoami(api, owner.token), 200).json()["forms"] == [keep]
     expect_message(api.delete(FORM, json={"id": form_id}, headers=owner.headers), 400, not_exist(form_id))
     expect_message(api.patch(FORM, json={"id": form_id, "course": "x"}, headers=owner.headers), 400,
                    not_exist(form_id))
@@ -777,15 +778,15 @@ def test_delete_own_form_returns_it_and_removes_it(api):
 
 
 def test_delete_id_as_digit_string(api):
-    owner = make_user(api)
+    owner = make_user(api, log_in=True)
     form_id = create_form(api, owner)
     before = get_form(api, form_id)
     expect(api.delete(FORM, json={"id": str(form_id)}, headers=owner.headers), 200, before)
 
 
 def test_admin_deletes_any_form_including_resolved(api):
-    owner = make_user(api)
-    adm = make_user(api, admin=True)
+    owner = make_user(api, log_in=True)
+    adm = make_user(api, admin=True, log_in=True)
     open_id = create_form(api, owner)
     resolved_id = create_form(api, owner)
     expect(resolve_as(api, adm.token, resolved_id), 200)
@@ -798,7 +799,7 @@ def test_admin_deletes_any_form_including_resolved(api):
 
 
 def test_owner_deletes_own_resolved_form(api):
-    owner = make_user(api)
+    owner = make_user(api, log_in=True)
     form_id = create_form(api, owner)
     resolved = expect(resolve_as(api, root_token(api), form_id), 200).json()
     expect(api.delete(FORM, json={"id": form_id}, headers=owner.headers), 200, resolved)
@@ -809,7 +810,7 @@ def test_owner_deletes_own_resolved_form(api):
 
 
 def test_resolve_requires_admin(api):
-    owner = make_user(api)
+    owner = make_user(api, log_in=True)
     form_id = create_form(api, owner)
     expect_message(resolve_as(api, owner.token, form_id), 401, ADMIN_REQUIRED)
     # the admin check comes before validation
@@ -830,8 +831,8 @@ def test_resolve_unknown_form(api):
 
 
 def test_resolve_success_returns_updated_form_and_emails_submitter_once(api):
-    owner = make_user(api, first_name="Rita", last_name="Resolved")
-    adm = make_user(api, admin=True)
+    owner = make_user(api, first_name="Rita", last_name="Resolved", log_in=True)
+    adm = make_user(api, admin=True, log_in=True)
     form_id = create_form(api, owner, payment_method="cheque", amount="77.1")
     before = get_form(api, form_id)
     assert before["resolved_at"] is None
@@ -866,7 +867,7 @@ def test_resolve_success_returns_updated_form_and_emails_submitter_once(api):
 
 
 def test_resolve_with_double_slash_and_digit_string_id(api):
-    owner = make_user(api)
+    owner = make_user(api, log_in=True)
     f1 = create_form(api, owner)
     f2 = create_form(api, owner)
     token = root_token(api)
@@ -878,8 +879,8 @@ def test_resolve_with_double_slash_and_digit_string_id(api):
 
 
 def test_resolve_by_demoted_admin_is_refused(api):
-    owner = make_user(api)
-    adm = make_user(api, admin=True)
+    owner = make_user(api, log_in=True)
+    adm = make_user(api, admin=True, log_in=True)
     form_id = create_form(api, owner)
     set_admin(api, adm, False)
     expect_message(resolve_as(api, adm.token, form_id), 401, ADMIN_REQUIRED)
@@ -888,7 +889,7 @@ def test_resolve_by_demoted_admin_is_refused(api):
 
 
 def test_concurrent_resolves_exactly_one_wins(api):
-    owner = make_user(api)
+    owner = make_user(api, log_in=True)
     form_id = create_form(api, owner)
     token = root_token(api)
     since = outbox_max_id(api)
@@ -907,8 +908,8 @@ def test_concurrent_resolves_exactly_one_wins(api):
 
 
 def test_no_email_on_refused_actions(api):
-    owner = make_user(api)
-    other = make_user(api)
+    owner = make_user(api, log_in=True)
+    other = make_user(api, log_in=True)
     form_id = create_form(api, owner)
     since = outbox_max_id(api)
     expect(api.patch(FORM, json={"id": form_id, "course": "x"}, headers=other.headers), 401)
@@ -923,8 +924,8 @@ def test_api_paths_under_prefix_unknown_is_404(api):
 
 
 def test_whoami_forms_of_an_admin_are_only_their_own(api):
-    adm = make_user(api, admin=True)
-    other = make_user(api)
+    adm = make_user(api, admin=True, log_in=True)
+    other = make_user(api, log_in=True)
     create_form(api, other)
     form_id = create_form(api, adm)
-    assert whoami(api, adm.token)["forms"] == [form_id]
+    assert expect(whoami(api, adm.token), 200).json()["forms"] == [form_id]

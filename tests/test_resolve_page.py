@@ -9,16 +9,11 @@ from urllib.parse import quote
 
 import pytest
 
-from formhelpers import (
-    FORM,
-    RESOLVE_PAGE,
+from authhelpers import (
     RESET_PAGE,
-    already_resolved,
     auth,
-    create_form,
     expect,
-    form_subject,
-    get_form,
+    expect_page,
     link_path,
     link_token,
     mail_link,
@@ -27,25 +22,19 @@ from formhelpers import (
     now,
     outbox_max_id,
     public_host,
-    resolve_as,
     root_token,
     set_admin,
+)
+from formhelpers import (
+    FORM,
+    RESOLVE_PAGE,
+    already_resolved,
+    create_form,
+    form_subject,
+    get_form,
+    resolve_as,
     user_id,
 )
-
-
-def is_html(resp):
-    return resp.headers.get("Content-Type", "").startswith("text/html")
-
-
-def expect_page(resp, status, *texts):
-    assert resp.status_code == status, (
-        f"{resp.request.method} {resp.request.url}: expected {status}, got {resp.status_code}: {resp.text[:800]!r}"
-    )
-    assert is_html(resp), f"Content-Type {resp.headers.get('Content-Type')!r}: {resp.text[:300]!r}"
-    for text in texts:
-        assert text in resp.text, f"{text!r} not in page: {resp.text[:2000]!r}"
-    return resp
 
 
 def expect_invalid(resp):
@@ -63,7 +52,7 @@ def success_texts(form_id, submitter):
 
 
 def open_page(api, link, prefix=""):
-    return api.get(prefix + link_path(link))
+    return api.get(prefix + link_path(api, link, RESOLVE_PAGE))
 
 
 def resolve_link(api, since, form_id, admin_email):
@@ -101,8 +90,8 @@ def test_garbage_token_is_invalid(api, token):
 
 
 def test_tampered_token_is_invalid_and_resolves_nothing(api):
-    submitter = make_user(api)
-    adm = make_user(api, admin=True)
+    submitter = make_user(api, log_in=True)
+    adm = make_user(api, admin=True, log_in=True)
     form_id, link = new_form_with_link(api, submitter, adm)
     token = link_token(link)
     i = len(token) - 3  # inside the signature part
@@ -123,7 +112,7 @@ def test_tampered_token_is_invalid_and_resolves_nothing(api):
 
 def test_password_link_token_is_not_a_resolve_token(api):
     since = outbox_max_id(api)
-    user = make_user(api, password=False)
+    user = make_user(api, password=None)
     rows = mails_since(api, since, to=user.email)
     assert len(rows) == 1
     password_token = link_token(mail_link(rows[0]))
@@ -131,8 +120,8 @@ def test_password_link_token_is_not_a_resolve_token(api):
 
 
 def test_resolve_token_is_not_a_password_token(api):
-    submitter = make_user(api)
-    adm = make_user(api, admin=True)
+    submitter = make_user(api, log_in=True)
+    adm = make_user(api, admin=True, log_in=True)
     form_id, link = new_form_with_link(api, submitter, adm)
     resp = api.get(RESET_PAGE, params={"token": link_token(link)})
     expect_invalid(resp)
@@ -145,8 +134,8 @@ def test_resolve_token_is_not_a_password_token(api):
 
 
 def test_link_resolves_the_form_and_notifies_the_submitter(api):
-    submitter = make_user(api, first_name="Sally", last_name="Submitter")
-    adm = make_user(api, admin=True)
+    submitter = make_user(api, first_name="Sally", last_name="Submitter", log_in=True)
+    adm = make_user(api, admin=True, log_in=True)
     form_id, link = new_form_with_link(api, submitter, adm, payment_method="cash", amount=12.5)
     before = get_form(api, form_id)
     assert before["resolved_at"] is None
@@ -171,17 +160,17 @@ def test_link_resolves_the_form_and_notifies_the_submitter(api):
 
 
 def test_submitter_without_last_name_is_named_by_first_name(api):
-    submitter = make_user(api, first_name="Mononym", last_name=None)
-    adm = make_user(api, admin=True)
+    submitter = make_user(api, first_name="Mononym", last_name=None, log_in=True)
+    adm = make_user(api, admin=True, log_in=True)
     form_id, link = new_form_with_link(api, submitter, adm)
     resp = expect_page(open_page(api, link), 200, "Form resolved", f"Form no. {form_id} was resolved successfully.")
     assert "The submitter (Mononym) has been notified." in resp.text
 
 
 def test_each_admin_gets_their_own_working_link(api):
-    submitter = make_user(api)
-    a1 = make_user(api, admin=True)
-    a2 = make_user(api, admin=True)
+    submitter = make_user(api, log_in=True)
+    a1 = make_user(api, admin=True, log_in=True)
+    a2 = make_user(api, admin=True, log_in=True)
     since = outbox_max_id(api)
     form_id = create_form(api, submitter)
     link1 = resolve_link(api, since, form_id, a1.email)
@@ -198,8 +187,8 @@ def test_each_admin_gets_their_own_working_link(api):
 
 
 def test_second_click_is_already_resolved(api):
-    submitter = make_user(api)
-    adm = make_user(api, admin=True)
+    submitter = make_user(api, log_in=True)
+    adm = make_user(api, admin=True, log_in=True)
     form_id, link = new_form_with_link(api, submitter, adm)
     since = outbox_max_id(api)
     expect_page(open_page(api, link), 200, *success_texts(form_id, submitter))
@@ -212,8 +201,8 @@ def test_second_click_is_already_resolved(api):
 
 
 def test_link_after_api_resolve_is_already_resolved(api):
-    submitter = make_user(api)
-    adm = make_user(api, admin=True)
+    submitter = make_user(api, log_in=True)
+    adm = make_user(api, admin=True, log_in=True)
     form_id, link = new_form_with_link(api, submitter, adm)
     expect(resolve_as(api, root_token(api), form_id), 200)
     since = outbox_max_id(api)
@@ -222,8 +211,8 @@ def test_link_after_api_resolve_is_already_resolved(api):
 
 
 def test_link_for_deleted_form(api):
-    submitter = make_user(api)
-    adm = make_user(api, admin=True)
+    submitter = make_user(api, log_in=True)
+    adm = make_user(api, admin=True, log_in=True)
     form_id, link = new_form_with_link(api, submitter, adm)
     expect(api.delete(FORM, json={"id": form_id}, headers=submitter.headers), 200)
     since = outbox_max_id(api)
@@ -233,8 +222,8 @@ def test_link_for_deleted_form(api):
 
 
 def test_link_from_edited_form_email_works(api):
-    submitter = make_user(api)
-    adm = make_user(api, admin=True)
+    submitter = make_user(api, log_in=True)
+    adm = make_user(api, admin=True, log_in=True)
     form_id = create_form(api, submitter, course="A")
     since = outbox_max_id(api)
     expect(api.patch(FORM, json={"id": form_id, "course": "B"}, headers=submitter.headers), 200)
@@ -245,15 +234,15 @@ def test_link_from_edited_form_email_works(api):
 
 
 def test_link_with_leading_double_slash(api):
-    submitter = make_user(api)
-    adm = make_user(api, admin=True)
+    submitter = make_user(api, log_in=True)
+    adm = make_user(api, admin=True, log_in=True)
     form_id, link = new_form_with_link(api, submitter, adm)
     expect_page(open_page(api, link, prefix="/"), 200, *success_texts(form_id, submitter))
 
 
 def test_concurrent_clicks_resolve_once(api):
-    submitter = make_user(api)
-    adm = make_user(api, admin=True)
+    submitter = make_user(api, log_in=True)
+    adm = make_user(api, admin=True, log_in=True)
     form_id, link = new_form_with_link(api, submitter, adm)
     since = outbox_max_id(api)
     n = 6
@@ -271,8 +260,8 @@ def test_concurrent_clicks_resolve_once(api):
 
 
 def test_link_of_demoted_admin_is_invalid(api):
-    submitter = make_user(api)
-    adm = make_user(api, admin=True)
+    submitter = make_user(api, log_in=True)
+    adm = make_user(api, admin=True, log_in=True)
     form_id, link = new_form_with_link(api, submitter, adm)
     set_admin(api, adm, False)
     since = outbox_max_id(api)
@@ -285,8 +274,8 @@ def test_link_of_demoted_admin_is_invalid(api):
 
 
 def test_link_of_deleted_admin_is_invalid(api):
-    submitter = make_user(api)
-    adm = make_user(api, admin=True)
+    submitter = make_user(api, log_in=True)
+    adm = make_user(api, admin=True, log_in=True)
     form_id, link = new_form_with_link(api, submitter, adm)
     api.sql("DELETE FROM users WHERE id = ?", (user_id(api, adm.username),))
     since = outbox_max_id(api)
@@ -296,9 +285,9 @@ def test_link_of_deleted_admin_is_invalid(api):
 
 
 def test_link_of_other_admin_still_works_after_one_is_demoted(api):
-    submitter = make_user(api)
-    a1 = make_user(api, admin=True)
-    a2 = make_user(api, admin=True)
+    submitter = make_user(api, log_in=True)
+    a1 = make_user(api, admin=True, log_in=True)
+    a2 = make_user(api, admin=True, log_in=True)
     since = outbox_max_id(api)
     form_id = create_form(api, submitter)
     link1 = resolve_link(api, since, form_id, a1.email)
@@ -309,8 +298,8 @@ def test_link_of_other_admin_still_works_after_one_is_demoted(api):
 
 
 def test_link_needs_no_authorization_and_ignores_a_bad_one(api):
-    submitter = make_user(api)
-    adm = make_user(api, admin=True)
+    submitter = make_user(api, log_in=True)
+    adm = make_user(api, admin=True, log_in=True)
     form_id, link = new_form_with_link(api, submitter, adm)
-    resp = api.get(link_path(link), headers=auth("garbage"))
+    resp = api.get(link_path(api, link, RESOLVE_PAGE), headers=auth("garbage"))
     expect_page(resp, 200, *success_texts(form_id, submitter))

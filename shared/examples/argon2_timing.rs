@@ -1,5 +1,5 @@
 //! Milliseconds per argon2 password hash at the parameters the functions use
-//! (`shared::passwords::hash`: argon2id, the crate's defaults). Two warm-up hashes, then
+//! (`shared::domain::passwords::hash`: argon2id, the crate's defaults). Two warm-up hashes, then
 //! `ARGON2_TIMING_N` (default 20) timed ones, one after the other; prints one JSON object
 //! on stdout. Run it optimised: `cargo run --release -p shared --example argon2_timing`.
 
@@ -41,7 +41,7 @@ async fn main() {
 }
 
 async fn hash_once(i: usize) -> String {
-    shared::passwords::hash(format!("benchmark password {i}"))
+    shared::domain::passwords::hash(format!("benchmark password {i}"))
         .await
         .expect("hashing cannot fail")
 }

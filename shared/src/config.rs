@@ -43,62 +43,125 @@ pub enum EmailTransport {
     File,
 }
 
+/// A value that must not reach a log or an error message: `Debug` prints `***`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The value itself, for the one place that uses it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct SmtpConfig {
     pub host: String,
     pub port: u16,
     pub security: SmtpSecurity,
     pub user: Option<String>,
-    pub password: Option<String>,
+    pub password: Option<Secret>,
 }
 
+/// Everything a function reads from the environment, by concern.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// `FLASK_ENV=production`: rate limiting and scheduled cleanup on, dev secrets refused.
     pub production: bool,
-    pub flask_secret: String,
-    pub jwt_secret: String,
-    pub jwt_access_expiry: i64,
-    pub jwt_refresh_expiry: i64,
-    /// Lifetime of a password-reset link, seconds.
-    pub pw_reset_window: i64,
-    /// Lifetime of the first set-password link of a new account, seconds.
-    pub pw_setup_window: i64,
-    /// Host (and optional port) that e-mailed links are built on.
-    pub public_host: String,
-    /// Scheme for links built outside any request (the root user's registration e-mail).
-    pub public_scheme: String,
-    pub root_email: String,
-    pub root_password: Option<String>,
-    pub email_name: String,
-    pub email_from: String,
-    pub smtp: Option<SmtpConfig>,
-    pub email_transport: EmailTransport,
-    /// Attempts before a message becomes a dead letter.
-    pub email_max_attempts: i64,
-    /// First retry delay, seconds; doubled per attempt, with jitter.
-    pub email_retry_base: i64,
-    /// SES endpoint override (a local emulator in tests).
-    pub ses_endpoint: Option<String>,
-    /// The `email` function to invoke after queueing mail (AWS), see `notify`.
-    pub email_function_name: Option<String>,
-    /// A full Invoke URL instead (another emulator).
-    pub email_invoke_url: Option<String>,
-    pub aws_region: Option<String>,
-    pub database_url: String,
-    /// Redis, for rate limits shared by every instance; required in production.
-    pub redis_url: Option<String>,
-    /// `RATELIMIT_DEFAULT`, per client IP per endpoint path; applied in production only.
-    pub rate_limits: Vec<crate::ratelimit::Limit>,
-    /// Proxies (nginx) whose `X-Forwarded-For` names the client; empty: trust nobody.
-    pub trusted_proxies: Vec<ipnet::IpNet>,
-    pub cleanup_interval: i64,
-    /// How long delivered e-mails are kept before `cleanup` deletes them, seconds.
-    pub outbox_retention: i64,
+    pub database: DatabaseConfig,
+    pub tokens: TokenConfig,
+    pub links: LinkConfig,
+    pub root: RootConfig,
+    pub email: EmailConfig,
+    pub limits: RateLimitConfig,
+    pub cleanup: CleanupConfig,
+}
+
+#[derive(Debug, Clone)]
+pub struct DatabaseConfig {
+    /// May hold a password: [`Secret`].
+    pub url: Secret,
     /// Where the embedded database and locally written e-mails live.
     pub data_dir: PathBuf,
     /// Run migrations and the root bootstrap on every cold start (cheap when up to date).
     pub migrate_on_start: bool,
+}
+
+/// Signing keys and token lifetimes (seconds).
+#[derive(Debug, Clone)]
+pub struct TokenConfig {
+    /// Signs the e-mailed links (and checks the Flask service's).
+    pub flask_secret: Secret,
+    pub jwt_secret: Secret,
+    pub access_expiry: i64,
+    pub refresh_expiry: i64,
+}
+
+/// The e-mailed links.
+#[derive(Debug, Clone)]
+pub struct LinkConfig {
+    /// Host (and optional port) that e-mailed links are built on.
+    pub public_host: String,
+    /// Scheme for links built outside any request (the root user's registration e-mail).
+    pub public_scheme: String,
+    /// Lifetime of a password-reset link, seconds.
+    pub reset_window: i64,
+    /// Lifetime of the first set-password link of a new account, seconds.
+    pub setup_window: i64,
+}
+
+/// The built-in `root` administrator.
+#[derive(Debug, Clone)]
+pub struct RootConfig {
+    pub email: String,
+    pub password: Option<Secret>,
+}
+
+#[derive(Debug, Clone)]
+pub struct EmailConfig {
+    pub name: String,
+    pub from: String,
+    pub transport: EmailTransport,
+    pub smtp: Option<SmtpConfig>,
+    /// Attempts before a message becomes a dead letter.
+    pub max_attempts: i64,
+    /// First retry delay, seconds; doubled per attempt, with jitter.
+    pub retry_base: i64,
+    /// SES endpoint override (a local emulator in tests).
+    pub ses_endpoint: Option<String>,
+    /// The `email` function to invoke after queueing mail (AWS), see `notify`.
+    pub function_name: Option<String>,
+    /// A full Invoke URL instead (another emulator).
+    pub invoke_url: Option<String>,
+    pub aws_region: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RateLimitConfig {
+    /// Redis, for rate limits shared by every instance; required in production. May hold
+    /// a password: [`Secret`].
+    pub redis_url: Option<Secret>,
+    /// `RATELIMIT_DEFAULT`, per client IP per endpoint path; applied in production only.
+    pub limits: Vec<crate::store::ratelimit::Limit>,
+    /// Proxies (nginx) whose `X-Forwarded-For` names the client; empty: trust nobody.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CleanupConfig {
+    pub interval: i64,
+    /// How long delivered e-mails are kept before `cleanup` deletes them, seconds.
+    pub outbox_retention: i64,
 }
 
 impl Config {
@@ -114,137 +177,146 @@ impl Config {
 
     /// Builds the configuration from a map of variables; the testable core of [`load`].
     pub fn from_vars(vars: HashMap<String, String>) -> Result<Self, ConfigError> {
-        let env = Vars(vars);
-        let production = env.get("FLASK_ENV").as_deref() == Some("production");
-        let secret = |key: &str, dev: &str| -> Result<String, ConfigError> {
-            match env.get(key) {
-                Some(v) if production && v == dev => Err(ConfigError::new(
-                    key,
-                    "must be set to a real secret when FLASK_ENV=production",
-                )),
-                Some(v) => Ok(v),
-                None if production => Err(ConfigError::new(
-                    key,
-                    "is required when FLASK_ENV=production (a long random string)",
-                )),
-                None => Ok(dev.to_string()),
-            }
+        let env = Vars {
+            production: vars.get("FLASK_ENV").map(|v| v.trim()) == Some("production"),
+            vars,
         };
-        let required_in_production = |key: &str, dev: &str| -> Result<String, ConfigError> {
-            match env.get(key) {
-                Some(v) => Ok(v),
-                None if production => Err(ConfigError::new(
-                    key,
-                    "is required when FLASK_ENV=production",
-                )),
-                None => Ok(dev.to_string()),
-            }
-        };
-
-        let data_dir = PathBuf::from(env.get("DATA_DIR").unwrap_or_else(|| "data".into()));
-        let database_url = database_url(&env, &data_dir)?;
-        let smtp = match env.get("SMTP_HOST") {
-            None => None,
-            Some(host) => Some(SmtpConfig {
-                host,
-                port: env.parse_or("SMTP_PORT", 587, "must be a TCP port number (1-65535)")?,
-                security: match env.get("SMTP_SECURITY").as_deref() {
-                    None | Some("starttls") => SmtpSecurity::StartTls,
-                    Some("tls") => SmtpSecurity::Tls,
-                    Some("none") => SmtpSecurity::None,
-                    Some(other) => {
-                        return Err(ConfigError::new(
-                            "SMTP_SECURITY",
-                            format!("must be one of starttls, tls, none (got {other:?})"),
-                        ));
-                    }
-                },
-                user: env.get("SMTP_USER"),
-                password: env.get("SMTP_PASSWORD"),
-            }),
-        };
-        let public_scheme = match env.get("PUBLIC_SCHEME") {
-            None if production => "https".to_string(),
-            None => "http".to_string(),
-            Some(s) if s == "http" || s == "https" => s,
-            Some(other) => {
-                return Err(ConfigError::new(
-                    "PUBLIC_SCHEME",
-                    format!("must be http or https (got {other:?})"),
-                ));
-            }
-        };
-
-        let email_transport = match env.get("EMAIL_TRANSPORT").as_deref() {
-            None if smtp.is_some() => EmailTransport::Smtp,
-            None => EmailTransport::File,
-            Some("smtp") if smtp.is_some() => EmailTransport::Smtp,
-            Some("smtp") => {
-                return Err(ConfigError::new(
-                    "SMTP_HOST",
-                    "is required when EMAIL_TRANSPORT=smtp",
-                ));
-            }
-            Some("ses") => EmailTransport::Ses,
-            Some("file") => EmailTransport::File,
-            Some(other) => {
-                return Err(ConfigError::new(
-                    "EMAIL_TRANSPORT",
-                    format!("must be one of smtp, ses, file (got {other:?})"),
-                ));
-            }
-        };
-
         Ok(Self {
-            production,
-            flask_secret: secret("FLASK_SECRET", DEV_FLASK_SECRET)?,
-            jwt_secret: secret("JWT_SECRET", DEV_JWT_SECRET)?,
-            jwt_access_expiry: env.seconds("JWT_ACCESS_EXPIRY", 900)?,
-            jwt_refresh_expiry: env.seconds("JWT_REFRESH_EXPIRY", 30 * 24 * 3600)?,
-            pw_reset_window: env.seconds("PW_RESET_WINDOW", 3600)?,
-            pw_setup_window: env.seconds("PW_SETUP_WINDOW", 7 * 24 * 3600)?,
-            public_host: required_in_production("PUBLIC_HOST", "127.0.0.1:9000")?,
-            public_scheme,
-            root_email: required_in_production("ROOT_EMAIL", "root@localhost")?,
-            root_password: env.get("ROOT_PASSWORD"),
-            email_name: env
-                .get("EMAIL_NAME")
-                .unwrap_or_else(|| "BriefThreat".into()),
-            email_from: required_in_production("EMAIL_FROM", "briefthreat@localhost")?,
-            smtp,
-            email_transport,
-            email_max_attempts: env.positive("EMAIL_MAX_ATTEMPTS", 8)?,
-            email_retry_base: env.seconds("EMAIL_RETRY_BASE", 10)?,
-            ses_endpoint: env.get("SES_ENDPOINT_URL"),
-            email_function_name: env.get("EMAIL_FUNCTION_NAME"),
-            email_invoke_url: env.get("EMAIL_INVOKE_URL"),
-            aws_region: env
-                .get("AWS_REGION")
-                .or_else(|| env.get("AWS_DEFAULT_REGION")),
-            database_url,
-            redis_url: redis_url(&env, production)?,
-            rate_limits: crate::ratelimit::parse_limits(
-                &env.get("RATELIMIT_DEFAULT")
-                    .unwrap_or_else(|| "1000/hour;10000/day".into()),
-            )
-            .map_err(|e| {
-                ConfigError::new(
-                    "RATELIMIT_DEFAULT",
-                    format!(
-                        "{e}: use flask-limiter notation, e.g. 20/second or 1000/hour;10000/day"
-                    ),
-                )
-            })?,
-            trusted_proxies: crate::ratelimit::parse_networks(
-                &env.get("TRUSTED_PROXIES").unwrap_or_default(),
-            )
-            .map_err(|e| ConfigError::new("TRUSTED_PROXIES", e))?,
-            cleanup_interval: env.seconds("CLEANUP_INTERVAL", 3600)?,
-            outbox_retention: env.seconds("OUTBOX_RETENTION", 30 * 24 * 3600)?,
-            data_dir,
-            migrate_on_start: env.flag("MIGRATE_ON_START", true)?,
+            production: env.production,
+            database: database(&env)?,
+            tokens: tokens(&env)?,
+            links: links(&env)?,
+            root: RootConfig {
+                email: env.required_in_production("ROOT_EMAIL", "root@localhost")?,
+                password: env.get("ROOT_PASSWORD").map(Secret),
+            },
+            email: email(&env)?,
+            limits: limits(&env)?,
+            cleanup: CleanupConfig {
+                interval: env.seconds("CLEANUP_INTERVAL", 3600)?,
+                outbox_retention: env.seconds("OUTBOX_RETENTION", 30 * 24 * 3600)?,
+            },
         })
     }
+}
+
+fn database(env: &Vars) -> Result<DatabaseConfig, ConfigError> {
+    let data_dir = PathBuf::from(env.get("DATA_DIR").unwrap_or_else(|| "data".into()));
+    Ok(DatabaseConfig {
+        url: Secret(database_url(env, &data_dir)?),
+        data_dir,
+        migrate_on_start: env.flag("MIGRATE_ON_START", true)?,
+    })
+}
+
+fn tokens(env: &Vars) -> Result<TokenConfig, ConfigError> {
+    Ok(TokenConfig {
+        flask_secret: env.secret("FLASK_SECRET", DEV_FLASK_SECRET)?,
+        jwt_secret: env.secret("JWT_SECRET", DEV_JWT_SECRET)?,
+        access_expiry: env.seconds("JWT_ACCESS_EXPIRY", 900)?,
+        refresh_expiry: env.seconds("JWT_REFRESH_EXPIRY", 30 * 24 * 3600)?,
+    })
+}
+
+fn links(env: &Vars) -> Result<LinkConfig, ConfigError> {
+    let public_scheme = match env.get("PUBLIC_SCHEME") {
+        None if env.production => "https".to_string(),
+        None => "http".to_string(),
+        Some(s) if s == "http" || s == "https" => s,
+        Some(other) => {
+            return Err(ConfigError::new(
+                "PUBLIC_SCHEME",
+                format!("must be http or https (got {other:?})"),
+            ));
+        }
+    };
+    Ok(LinkConfig {
+        public_host: env.required_in_production("PUBLIC_HOST", "127.0.0.1:9000")?,
+        public_scheme,
+        reset_window: env.seconds("PW_RESET_WINDOW", 3600)?,
+        setup_window: env.seconds("PW_SETUP_WINDOW", 7 * 24 * 3600)?,
+    })
+}
+
+fn email(env: &Vars) -> Result<EmailConfig, ConfigError> {
+    let smtp = smtp(env)?;
+    Ok(EmailConfig {
+        name: env
+            .get("EMAIL_NAME")
+            .unwrap_or_else(|| "BriefThreat".into()),
+        from: env.required_in_production("EMAIL_FROM", "briefthreat@localhost")?,
+        transport: email_transport(env, smtp.is_some())?,
+        smtp,
+        max_attempts: env.positive("EMAIL_MAX_ATTEMPTS", 8)?,
+        retry_base: env.seconds("EMAIL_RETRY_BASE", 10)?,
+        ses_endpoint: env.get("SES_ENDPOINT_URL"),
+        function_name: env.get("EMAIL_FUNCTION_NAME"),
+        invoke_url: env.get("EMAIL_INVOKE_URL"),
+        aws_region: env
+            .get("AWS_REGION")
+            .or_else(|| env.get("AWS_DEFAULT_REGION")),
+    })
+}
+
+fn smtp(env: &Vars) -> Result<Option<SmtpConfig>, ConfigError> {
+    let Some(host) = env.get("SMTP_HOST") else {
+        return Ok(None);
+    };
+    let security = match env.get("SMTP_SECURITY").as_deref() {
+        None | Some("starttls") => SmtpSecurity::StartTls,
+        Some("tls") => SmtpSecurity::Tls,
+        Some("none") => SmtpSecurity::None,
+        Some(other) => {
+            return Err(ConfigError::new(
+                "SMTP_SECURITY",
+                format!("must be one of starttls, tls, none (got {other:?})"),
+            ));
+        }
+    };
+    Ok(Some(SmtpConfig {
+        host,
+        port: env.parse_or("SMTP_PORT", 587, "must be a TCP port number (1-65535)")?,
+        security,
+        user: env.get("SMTP_USER"),
+        password: env.get("SMTP_PASSWORD").map(Secret),
+    }))
+}
+
+fn email_transport(env: &Vars, has_smtp: bool) -> Result<EmailTransport, ConfigError> {
+    match env.get("EMAIL_TRANSPORT").as_deref() {
+        None if has_smtp => Ok(EmailTransport::Smtp),
+        None => Ok(EmailTransport::File),
+        Some("smtp") if has_smtp => Ok(EmailTransport::Smtp),
+        Some("smtp") => Err(ConfigError::new(
+            "SMTP_HOST",
+            "is required when EMAIL_TRANSPORT=smtp",
+        )),
+        Some("ses") => Ok(EmailTransport::Ses),
+        Some("file") => Ok(EmailTransport::File),
+        Some(other) => Err(ConfigError::new(
+            "EMAIL_TRANSPORT",
+            format!("must be one of smtp, ses, file (got {other:?})"),
+        )),
+    }
+}
+
+fn limits(env: &Vars) -> Result<RateLimitConfig, ConfigError> {
+    let default = env
+        .get("RATELIMIT_DEFAULT")
+        .unwrap_or_else(|| "1000/hour;10000/day".into());
+    let limits = crate::store::ratelimit::parse_limits(&default).map_err(|e| {
+        ConfigError::new(
+            "RATELIMIT_DEFAULT",
+            format!("{e}: use flask-limiter notation, e.g. 20/second or 1000/hour;10000/day"),
+        )
+    })?;
+    let proxies = env.get("TRUSTED_PROXIES").unwrap_or_default();
+    Ok(RateLimitConfig {
+        redis_url: redis_url(env)?.map(Secret),
+        limits,
+        trusted_proxies: crate::store::ratelimit::parse_networks(&proxies)
+            .map_err(|e| ConfigError::new("TRUSTED_PROXIES", e))?,
+    })
 }
 
 /// `DATABASE_URL` wins; otherwise the old deployment's `MYSQL_*` keys when `MYSQL_HOST`
@@ -285,14 +357,14 @@ fn database_url(env: &Vars, data_dir: &std::path::Path) -> Result<String, Config
 }
 
 /// Production needs Redis: without it rate limiting would be silently off.
-fn redis_url(env: &Vars, production: bool) -> Result<Option<String>, ConfigError> {
+fn redis_url(env: &Vars) -> Result<Option<String>, ConfigError> {
     match env.get("REDIS_URL") {
         Some(url) if url.starts_with("redis://") || url.starts_with("rediss://") => Ok(Some(url)),
         Some(_) => Err(ConfigError::new(
             "REDIS_URL",
             "must start with redis:// or rediss://",
         )),
-        None if production => Err(ConfigError::new(
+        None if env.production => Err(ConfigError::new(
             "REDIS_URL",
             "is required when FLASK_ENV=production (rate limits live in Redis)",
         )),
@@ -312,15 +384,45 @@ fn url_escape(raw: &str) -> String {
         .collect()
 }
 
-struct Vars(HashMap<String, String>);
+struct Vars {
+    vars: HashMap<String, String>,
+    production: bool,
+}
 
 impl Vars {
     /// A key counts as unset when absent or blank, as in the old `.env` files.
     fn get(&self, key: &str) -> Option<String> {
-        self.0
+        self.vars
             .get(key)
             .map(|v| v.trim().to_string())
             .filter(|v| !v.is_empty())
+    }
+
+    /// A secret: the development value is refused in production, and so is none.
+    fn secret(&self, key: &str, dev: &str) -> Result<Secret, ConfigError> {
+        match self.get(key) {
+            Some(v) if self.production && v == dev => Err(ConfigError::new(
+                key,
+                "must be set to a real secret when FLASK_ENV=production",
+            )),
+            Some(v) => Ok(Secret(v)),
+            None if self.production => Err(ConfigError::new(
+                key,
+                "is required when FLASK_ENV=production (a long random string)",
+            )),
+            None => Ok(Secret(dev.to_string())),
+        }
+    }
+
+    fn required_in_production(&self, key: &str, dev: &str) -> Result<String, ConfigError> {
+        match self.get(key) {
+            Some(v) => Ok(v),
+            None if self.production => Err(ConfigError::new(
+                key,
+                "is required when FLASK_ENV=production",
+            )),
+            None => Ok(dev.to_string()),
+        }
     }
 
     fn parse_or<T: std::str::FromStr>(
@@ -391,10 +493,15 @@ mod tests {
     fn defaults_give_an_embedded_development_setup() {
         let config = Config::from_vars(vars(&[])).unwrap();
         assert!(!config.production);
-        assert_eq!(config.database_url, "sqlite://data/briefthreat.db?mode=rwc");
-        assert_eq!(config.jwt_access_expiry, 900);
-        assert!(config.smtp.is_none());
-        assert_eq!(config.public_scheme, "http");
+        assert_eq!(
+            config.database.url.expose(),
+            "sqlite://data/briefthreat.db?mode=rwc"
+        );
+        assert_eq!(config.tokens.access_expiry, 900);
+        assert!(config.email.smtp.is_none());
+        assert_eq!(config.links.public_scheme, "http");
+        assert_eq!(format!("{:?}", config.tokens.jwt_secret), "***");
+        assert!(!format!("{config:?}").contains(DEV_JWT_SECRET));
     }
 
     #[test]
@@ -428,7 +535,7 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(
-            config.database_url,
+            config.database.url.expose(),
             "mysql://brief:p%40ss%20word@db:3306/briefthreat"
         );
     }
@@ -440,7 +547,7 @@ mod tests {
             ("MYSQL_HOST", "db"),
         ]))
         .unwrap();
-        assert_eq!(config.database_url, "mysql://u:p@127.0.0.1:3307/x");
+        assert_eq!(config.database.url.expose(), "mysql://u:p@127.0.0.1:3307/x");
         let err = Config::from_vars(vars(&[("DATABASE_URL", "postgres://x")])).unwrap_err();
         assert_eq!(err.key, "DATABASE_URL");
     }
@@ -448,7 +555,7 @@ mod tests {
     #[test]
     fn smtp_settings_default_to_starttls_on_587() {
         let config = Config::from_vars(vars(&[("SMTP_HOST", "mail.example.org")])).unwrap();
-        let smtp = config.smtp.unwrap();
+        let smtp = config.email.smtp.unwrap();
         assert_eq!((smtp.port, smtp.security), (587, SmtpSecurity::StartTls));
         let err =
             Config::from_vars(vars(&[("SMTP_HOST", "x"), ("SMTP_SECURITY", "ssl")])).unwrap_err();
@@ -462,8 +569,8 @@ mod tests {
             ("TRUSTED_PROXIES", "127.0.0.1, 172.30.0.0/24"),
         ]))
         .unwrap();
-        assert_eq!(config.rate_limits[0].to_string(), "20 per 1 second");
-        assert_eq!(config.trusted_proxies.len(), 2);
+        assert_eq!(config.limits.limits[0].to_string(), "20 per 1 second");
+        assert_eq!(config.limits.trusted_proxies.len(), 2);
         let err = Config::from_vars(vars(&[("RATELIMIT_DEFAULT", "lots")])).unwrap_err();
         assert_eq!(err.key, "RATELIMIT_DEFAULT");
         let err = Config::from_vars(vars(&[("TRUSTED_PROXIES", "nginx")])).unwrap_err();

@@ -46,10 +46,11 @@ impl std::fmt::Debug for Notifier {
 impl Notifier {
     pub fn from_config(config: &Config) -> Self {
         let region = config
+            .email
             .aws_region
             .clone()
             .unwrap_or_else(|| "us-east-1".into());
-        let url = match (&config.email_invoke_url, &config.email_function_name) {
+        let url = match (&config.email.invoke_url, &config.email.function_name) {
             (Some(url), _) => url.clone(),
             (None, Some(name)) => format!(
                 "https://lambda.{region}.amazonaws.com/2015-03-31/functions/{name}/invocations"

@@ -3,10 +3,12 @@
 
 use std::collections::HashMap;
 
-use shared::db::Backend;
-use shared::email_templates::RenderedEmail;
-use shared::users::{self, NewUser};
-use shared::{AppState, Config, Db, auth, outbox};
+use shared::app::accounts;
+use shared::domain::email_templates::RenderedEmail;
+use shared::domain::user::{NewUser, User};
+use shared::store::db::Backend;
+use shared::store::{outbox, users};
+use shared::{AppState, Config, Db};
 
 /// Each test gets its own database: a temp SQLite file, or a fresh MariaDB database.
 async fn state_for(backend: Backend, name: &str, extra: &[(&str, &str)]) -> Option<AppState> {
@@ -186,10 +188,10 @@ async fn outbox_rows_roll_back_with_their_transaction() {
 async fn root_bootstrap_is_idempotent_and_race_safe() {
     on_both_engines("root", |state| async move {
         let state = std::sync::Arc::new(state);
-        let (a, b) = tokio::join!(auth::ensure_root(&state), auth::ensure_root(&state));
+        let (a, b) = tokio::join!(accounts::ensure_root(&state), accounts::ensure_root(&state));
         a.unwrap();
         b.unwrap();
-        auth::ensure_root(&state).await.unwrap();
+        accounts::ensure_root(&state).await.unwrap();
         let roots: Vec<i64> =
             sqlx::query_scalar("SELECT is_admin FROM users WHERE username = 'root'")
                 .fetch_all(&state.db.pool)
@@ -228,8 +230,8 @@ async fn root_without_password_gets_the_registration_email() {
         else {
             continue;
         };
-        auth::ensure_root(&state).await.unwrap();
-        auth::ensure_root(&state).await.unwrap();
+        accounts::ensure_root(&state).await.unwrap();
+        accounts::ensure_root(&state).await.unwrap();
         let root = users::find_by_username(&state.db.pool, "root")
             .await
             .unwrap()
@@ -319,7 +321,7 @@ async fn a_login_lookup_also_tells_whether_the_deployment_was_imported() {
         };
         let id = users::insert(&mut conn, &zoe).await.unwrap();
         let zoe = users::find_by_id(&db.pool, id).await.unwrap();
-        assert!(zoe.as_ref().is_some_and(users::User::is_admin));
+        assert!(zoe.as_ref().is_some_and(|u: &User| u.is_admin));
         assert_eq!(
             users::find_for_login(&db.pool, "ZOË").await.unwrap(),
             (zoe.clone(), false)

@@ -1,22 +1,8 @@
-//! `PATCH /api/v1/auth/access`: an admin sets a user's admin flag.
+//! `PATCH /api/v1/auth/access`: the handler is `auth_access::handle` (src/lib.rs).
 
-use lambda_http::http::Method;
-use lambda_http::{Body, Error, Request, Response};
-use shared::AppState;
-use shared::auth;
-use shared::http::{ApiError, no_content, required_json_body, respond};
+use lambda_http::Error;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    shared::runtime::run_http(|state, req| async move { respond(handle(state, req).await) }).await
-}
-
-async fn handle(state: &AppState, req: Request) -> Result<Response<Body>, ApiError> {
-    if req.method() != Method::PATCH {
-        return Err(ApiError::MethodNotAllowed);
-    }
-    let body = required_json_body(&req)?;
-    auth::authenticate_admin(state, req.headers()).await?;
-    auth::set_access(state, &body).await?;
-    Ok(no_content())
+    shared::web::runtime::run_http(auth_access::handle).await
 }

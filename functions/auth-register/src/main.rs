@@ -1,22 +1,8 @@
-//! `POST /api/v1/auth/register`: an admin creates a user, who is e-mailed a set-password link.
+//! `POST /api/v1/auth/register`: the handler is `auth_register::handle` (src/lib.rs).
 
-use lambda_http::http::Method;
-use lambda_http::{Body, Error, Request, Response};
-use shared::AppState;
-use shared::auth::{self, LinkBase};
-use shared::http::{ApiError, no_content, required_json_body, respond};
+use lambda_http::Error;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    shared::runtime::run_http(|state, req| async move { respond(handle(state, req).await) }).await
-}
-
-async fn handle(state: &AppState, req: Request) -> Result<Response<Body>, ApiError> {
-    if req.method() != Method::POST {
-        return Err(ApiError::MethodNotAllowed);
-    }
-    let body = required_json_body(&req)?;
-    auth::authenticate_admin(state, req.headers()).await?;
-    auth::register(state, &LinkBase::from_headers(req.headers()), &body).await?;
-    Ok(no_content())
+    shared::web::runtime::run_http(auth_register::handle).await
 }

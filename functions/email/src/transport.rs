@@ -24,7 +24,7 @@ use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream, Tls
 use lettre::transport::smtp::extension::ClientId;
 use lettre::{Address, Message};
 use shared::config::{Config, EmailTransport, SmtpSecurity};
-use shared::outbox::OutboxMessage;
+use shared::domain::outbox::OutboxMessage;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
@@ -60,9 +60,10 @@ pub enum Transport {
 
 impl Transport {
     pub async fn from_config(config: &Config) -> Result<Self, String> {
-        match config.email_transport {
+        match config.email.transport {
             EmailTransport::Smtp => {
                 let smtp = config
+                    .email
                     .smtp
                     .as_ref()
                     .ok_or("configuration error: SMTP_HOST is required for SMTP delivery")?;
@@ -79,7 +80,13 @@ impl Transport {
                     security: smtp.security,
                     tls,
                     credentials: smtp.user.as_ref().map(|user| {
-                        Credentials::new(user.clone(), smtp.password.clone().unwrap_or_default())
+                        Credentials::new(
+                            user.clone(),
+                            smtp.password
+                                .as_ref()
+                                .map(|p| p.expose().to_string())
+                                .unwrap_or_default(),
+                        )
                     }),
                     hello: ClientId::default(),
                     idle: Mutex::new(Vec::new()),
@@ -87,7 +94,7 @@ impl Transport {
             }
             EmailTransport::Ses => {
                 let mut loader = aws_config::from_env();
-                if let Some(endpoint) = &config.ses_endpoint {
+                if let Some(endpoint) = &config.email.ses_endpoint {
                     loader = loader.endpoint_url(endpoint);
                 }
                 Ok(Transport::Ses(aws_sdk_sesv2::Client::new(
@@ -95,7 +102,7 @@ impl Transport {
                 )))
             }
             EmailTransport::File => {
-                let dir = config.data_dir.join("mail");
+                let dir = config.database.data_dir.join("mail");
                 std::fs::create_dir_all(&dir)
                     .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
                 Ok(Transport::File(dir))
@@ -346,10 +353,10 @@ fn build(config: &Config, message: &OutboxMessage) -> Result<Message, SendError>
             )));
         }
     }
-    let from_address: Address = config
-        .email_from
-        .parse()
-        .map_err(|e| SendError::Permanent(format!("EMAIL_FROM {:?}: {e}", config.email_from)))?;
+    let from_address: Address =
+        config.email.from.parse().map_err(|e| {
+            SendError::Permanent(format!("EMAIL_FROM {:?}: {e}", config.email.from))
+        })?;
     let to_address: Address = message
         .to_address
         .parse()
@@ -361,7 +368,7 @@ fn build(config: &Config, message: &OutboxMessage) -> Result<Message, SendError>
         from_address.domain()
     );
     Message::builder()
-        .from(Mailbox::new(Some(config.email_name.clone()), from_address))
+        .from(Mailbox::new(Some(config.email.name.clone()), from_address))
         .to(Mailbox::new(Some(message.to_name.clone()), to_address))
         .subject(message.subject.clone())
         .message_id(Some(message_id))
@@ -397,7 +404,7 @@ mod tests {
 
     #[tokio::test]
     async fn every_smtp_security_mode_builds_a_transport() {
-        shared::runtime::init_process();
+        shared::web::runtime::init_process();
         for security in ["starttls", "tls", "none"] {
             let config = config(&[("SMTP_HOST", "127.0.0.1"), ("SMTP_SECURITY", security)]);
             assert!(matches!(

@@ -1,92 +1,10 @@
-//! `/reset-password`: the page behind e-mailed password links (GET shows the form, POST
-//! saves the password).
+//! `/reset-password`: the handler is `reset_password::handle` (src/lib.rs).
 
-use lambda_http::http::{Method, StatusCode};
-use lambda_http::{Body, Error, Request, RequestExt, RequestPayloadExt, Response};
-use serde::Deserialize;
-use shared::AppState;
-use shared::auth::{self, PasswordPageError};
-use shared::pages::{self, PasswordPageKind};
-use shared::passwords;
+use lambda_http::Error;
+use shared::domain::passwords;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     passwords::warm_up();
-    shared::runtime::run_http(|state, req| async move { handle(state, req).await }).await
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct PasswordForm {
-    token: Option<String>,
-    password: Option<String>,
-}
-
-async fn handle(state: &AppState, req: Request) -> Response<Body> {
-    let query_token = req
-        .query_string_parameters_ref()
-        .and_then(|q| q.first("token"))
-        .map(str::to_string);
-    match *req.method() {
-        Method::GET | Method::HEAD => {
-            match auth::check_password_link(state, query_token.as_deref()).await {
-                Ok((user, _)) => pages::password_form_page(
-                    page_kind(user.has_password()),
-                    query_token.as_deref().unwrap_or_default(),
-                    None,
-                    StatusCode::OK,
-                ),
-                Err(e) => refusal_page(e),
-            }
-        }
-        Method::POST => {
-            let form: PasswordForm = req.payload().ok().flatten().unwrap_or_default();
-            let token = form.token.filter(|t| !t.is_empty()).or(query_token);
-            match auth::set_password_with_link(state, token.as_deref(), form.password).await {
-                Ok(first_password) => pages::password_saved_page(first_password),
-                Err(PasswordPageError::BadPassword(message)) => {
-                    // The link stays usable: show the form again with the reason.
-                    let has_password =
-                        match auth::check_password_link(state, token.as_deref()).await {
-                            Ok((user, _)) => user.has_password(),
-                            Err(e) => return refusal_page(e),
-                        };
-                    pages::password_form_page(
-                        page_kind(has_password),
-                        token.as_deref().unwrap_or_default(),
-                        Some(&message),
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                    )
-                }
-                Err(e) => refusal_page(e),
-            }
-        }
-        _ => pages::page(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "Method Not Allowed",
-            &["The method is not allowed for the requested URL."],
-        ),
-    }
-}
-
-fn page_kind(has_password: bool) -> PasswordPageKind {
-    if has_password {
-        PasswordPageKind::Reset
-    } else {
-        PasswordPageKind::Set
-    }
-}
-
-fn refusal_page(error: PasswordPageError) -> Response<Body> {
-    match error {
-        PasswordPageError::Refused(reason) => pages::invalid_data_page(&reason.to_string()),
-        PasswordPageError::BadPassword(message) => pages::invalid_data_page(&message),
-        PasswordPageError::Internal(e) => {
-            tracing::error!(error = %e, "reset-password failed");
-            pages::page(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Internal Server Error",
-                &["Something went wrong on our side. Please try again later."],
-            )
-        }
-    }
+    shared::web::runtime::run_http(reset_password::handle).await
 }

@@ -16,7 +16,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
 use serde::ser::{Serialize, SerializeMap, Serializer};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::ids;
 
@@ -34,6 +34,14 @@ pub struct Answer {
 impl Answer {
     /// API Gateway's own answers: `{"message": "..."}`.
     pub fn gateway(status: StatusCode, message: &str) -> Self {
+        Self::json(
+            status,
+            Bytes::from(serde_json::json!({ "message": message }).to_string()),
+        )
+    }
+
+    /// An `application/json` answer.
+    fn json(status: StatusCode, body: Bytes) -> Self {
         let mut headers = HeaderMap::new();
         headers.insert(
             header::CONTENT_TYPE,
@@ -42,7 +50,7 @@ impl Answer {
         Answer {
             status,
             headers,
-            body: Bytes::from(serde_json::json!({ "message": message }).to_string()),
+            body,
         }
     }
 
@@ -241,7 +249,19 @@ pub fn response(payload: Bytes) -> Result<Answer, String> {
     let Some(status) = object.remove("statusCode") else {
         return Ok(plain(payload));
     };
-    let status = status
+    let status = status_code(&status)?;
+    let headers = response_headers(&mut object)?;
+    let body = response_body(&mut object)?;
+    Ok(Answer {
+        status,
+        headers,
+        body,
+    })
+}
+
+/// `statusCode`, a number or its text: a final HTTP status.
+fn status_code(status: &Value) -> Result<StatusCode, String> {
+    status
         .as_u64()
         .or_else(|| status.as_str().and_then(|s| s.parse().ok()))
         .and_then(|code| u16::try_from(code).ok())
@@ -249,8 +269,12 @@ pub fn response(payload: Bytes) -> Result<Answer, String> {
         // or switch protocols for 101), and HTTP has none above 599.
         .filter(|code| (200..=599).contains(code))
         .and_then(|code| StatusCode::from_u16(code).ok())
-        .ok_or_else(|| format!("statusCode {status} is no final HTTP status"))?;
+        .ok_or_else(|| format!("statusCode {status} is no final HTTP status"))
+}
 
+/// `multiValueHeaders`, then `headers` (a single value replaces the multi-valued ones of
+/// the same name), then `cookies` as `Set-Cookie`.
+fn response_headers(object: &mut Map<String, Value>) -> Result<HeaderMap, String> {
     let mut headers = HeaderMap::new();
     if let Some(Value::Object(map)) = object.remove("multiValueHeaders") {
         for (name, values) in map {
@@ -262,7 +286,6 @@ pub fn response(payload: Bytes) -> Result<Answer, String> {
     }
     if let Some(Value::Object(map)) = object.remove("headers") {
         for (name, value) in map {
-            // A single value replaces the multi-valued ones of the same name.
             let name = header_name(&name)?;
             headers.remove(&name);
             append(&mut headers, &name, &value)?;
@@ -273,23 +296,21 @@ pub fn response(payload: Bytes) -> Result<Answer, String> {
             append(&mut headers, &header::SET_COOKIE, &cookie)?;
         }
     }
+    Ok(headers)
+}
 
+/// `body`: text, or bytes in base64 when `isBase64Encoded`; none is empty.
+fn response_body(object: &mut Map<String, Value>) -> Result<Bytes, String> {
     let base64 = matches!(object.get("isBase64Encoded"), Some(Value::Bool(true)));
-    let body = match object.remove("body") {
-        None | Some(Value::Null) => Bytes::new(),
-        Some(Value::String(text)) if base64 => Bytes::from(
-            BASE64
-                .decode(text.as_bytes())
-                .map_err(|e| format!("isBase64Encoded, but the body is not base64: {e}"))?,
-        ),
-        Some(Value::String(text)) => Bytes::from(text),
-        Some(other) => return Err(format!("the body is not a string but {other}")),
-    };
-    Ok(Answer {
-        status,
-        headers,
-        body,
-    })
+    match object.remove("body") {
+        None | Some(Value::Null) => Ok(Bytes::new()),
+        Some(Value::String(text)) if base64 => BASE64
+            .decode(text.as_bytes())
+            .map(Bytes::from)
+            .map_err(|e| format!("isBase64Encoded, but the body is not base64: {e}")),
+        Some(Value::String(text)) => Ok(Bytes::from(text)),
+        Some(other) => Err(format!("the body is not a string but {other}")),
+    }
 }
 
 fn header_name(name: &str) -> Result<HeaderName, String> {
@@ -315,17 +336,9 @@ fn append(headers: &mut HeaderMap, name: &HeaderName, value: &Value) -> Result<(
     Ok(())
 }
 
+/// A function's answer without a `statusCode`: a 200 carrying it as JSON.
 fn plain(body: Bytes) -> Answer {
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    Answer {
-        status: StatusCode::OK,
-        headers,
-        body,
-    }
+    Answer::json(StatusCode::OK, body)
 }
 
 #[cfg(test)]

@@ -55,90 +55,122 @@ pub fn parse<I>(args: I, port_env: Option<&str>) -> Result<Command, String>
 where
     I: IntoIterator<Item = String>,
 {
-    let mut bin_dir = None;
-    let mut listen = None;
-    let mut port = None;
-    let mut internal = None;
-    let mut internal_addr_file = None;
-    let mut instances = None;
-    let mut routes = None;
-    let mut timeout = None;
-    let mut migrate = true;
-
+    let mut flags = Flags::default();
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
+        // `--flag=value` or `--flag value`.
         let (flag, inline) = match arg.split_once('=') {
-            Some((flag, value)) if flag.starts_with("--") => {
-                (flag.to_string(), Some(value.to_string()))
-            }
-            _ => (arg.clone(), None),
+            Some((flag, value)) if flag.starts_with("--") => (flag, Some(value.to_string())),
+            _ => (arg.as_str(), None),
         };
-        let mut value = |name: &str| -> Result<String, String> {
-            match inline.clone().or_else(|| args.next()) {
-                Some(v) => Ok(v),
-                None => Err(format!("{name} needs a value")),
-            }
+        if matches!(flag, "-h" | "--help") {
+            return Ok(Command::Help);
+        }
+        let value = || {
+            inline
+                .or_else(|| args.next())
+                .ok_or_else(|| format!("{flag} needs a value"))
         };
-        match flag.as_str() {
-            "-h" | "--help" => return Ok(Command::Help),
-            "--bin-dir" => bin_dir = Some(PathBuf::from(value("--bin-dir")?)),
-            "--listen" => listen = Some(address("--listen", &value("--listen")?)?),
-            "--port" => port = Some(number::<u16>("--port", &value("--port")?)?),
-            "--internal" => internal = Some(address("--internal", &value("--internal")?)?),
-            "--internal-addr-file" => {
-                internal_addr_file = Some(PathBuf::from(value("--internal-addr-file")?))
-            }
-            "--instances" => {
-                let n = number::<usize>("--instances", &value("--instances")?)?;
-                if n == 0 {
-                    return Err("--instances must be at least 1".into());
-                }
-                instances = Some(n);
-            }
-            "--routes" => routes = Some(PathBuf::from(value("--routes")?)),
-            "--timeout" => {
-                let secs = value("--timeout")?;
-                match secs.parse::<f64>() {
-                    Ok(s) if s > 0.0 && s.is_finite() => timeout = Some(Duration::from_secs_f64(s)),
-                    _ => {
-                        return Err(format!(
-                            "--timeout must be a positive number of seconds (got {secs:?})"
-                        ));
-                    }
-                }
-            }
-            "--no-migrate" => migrate = false,
+        flags.set(flag, value)?;
+    }
+    flags.into_options(port_env).map(Command::Run)
+}
+
+/// The options as given, before the defaults.
+#[derive(Default)]
+struct Flags {
+    bin_dir: Option<PathBuf>,
+    listen: Option<SocketAddr>,
+    port: Option<u16>,
+    internal: Option<SocketAddr>,
+    internal_addr_file: Option<PathBuf>,
+    instances: Option<usize>,
+    routes: Option<PathBuf>,
+    timeout: Option<Duration>,
+    no_migrate: bool,
+}
+
+impl Flags {
+    /// Takes one flag; `value` gives its value (inline or the next argument) when it has one.
+    fn set(
+        &mut self,
+        flag: &str,
+        value: impl FnOnce() -> Result<String, String>,
+    ) -> Result<(), String> {
+        match flag {
+            "--bin-dir" => self.bin_dir = Some(PathBuf::from(value()?)),
+            "--listen" => self.listen = Some(address(flag, &value()?)?),
+            "--port" => self.port = Some(number::<u16>(flag, &value()?)?),
+            "--internal" => self.internal = Some(address(flag, &value()?)?),
+            "--internal-addr-file" => self.internal_addr_file = Some(PathBuf::from(value()?)),
+            "--instances" => self.instances = Some(instances(&value()?)?),
+            "--routes" => self.routes = Some(PathBuf::from(value()?)),
+            "--timeout" => self.timeout = Some(seconds(flag, &value()?)?),
+            "--no-migrate" => self.no_migrate = true,
             other => return Err(format!("unknown argument {other:?}")),
         }
+        Ok(())
     }
 
-    let bin_dir = bin_dir.ok_or("--bin-dir is required")?;
-    let listen = match (
-        listen,
-        port,
-        port_env.map(str::trim).filter(|p| !p.is_empty()),
-    ) {
-        (Some(addr), _, _) => addr,
-        (None, Some(p), _) => SocketAddr::from(([127, 0, 0, 1], p)),
-        (None, None, Some(p)) => SocketAddr::from(([127, 0, 0, 1], number::<u16>("PORT", p)?)),
-        (None, None, None) => SocketAddr::from(([127, 0, 0, 1], 9000)),
-    };
-    let instances = instances.unwrap_or_else(|| {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2)
-            .max(2)
-    });
-    Ok(Command::Run(Options {
-        bin_dir,
-        listen,
-        internal: internal.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0))),
-        internal_addr_file,
-        instances,
-        routes,
-        timeout: timeout.unwrap_or(Duration::from_secs(29)),
-        migrate,
-    }))
+    /// The options, with the defaults for what was not given.
+    fn into_options(self, port_env: Option<&str>) -> Result<Options, String> {
+        let bin_dir = self.bin_dir.ok_or("--bin-dir is required")?;
+        let listen = listen_address(self.listen, self.port, port_env)?;
+        let instances = self.instances.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
+                .max(2)
+        });
+        Ok(Options {
+            bin_dir,
+            listen,
+            internal: self
+                .internal
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0))),
+            internal_addr_file: self.internal_addr_file,
+            instances,
+            routes: self.routes,
+            timeout: self.timeout.unwrap_or(Duration::from_secs(29)),
+            migrate: !self.no_migrate,
+        })
+    }
+}
+
+/// `--listen`, else loopback on `--port`, else on `$PORT`, else 127.0.0.1:9000.
+fn listen_address(
+    listen: Option<SocketAddr>,
+    port: Option<u16>,
+    port_env: Option<&str>,
+) -> Result<SocketAddr, String> {
+    Ok(
+        match (
+            listen,
+            port,
+            port_env.map(str::trim).filter(|p| !p.is_empty()),
+        ) {
+            (Some(addr), _, _) => addr,
+            (None, Some(p), _) => SocketAddr::from(([127, 0, 0, 1], p)),
+            (None, None, Some(p)) => SocketAddr::from(([127, 0, 0, 1], number::<u16>("PORT", p)?)),
+            (None, None, None) => SocketAddr::from(([127, 0, 0, 1], 9000)),
+        },
+    )
+}
+
+fn instances(value: &str) -> Result<usize, String> {
+    match number::<usize>("--instances", value)? {
+        0 => Err("--instances must be at least 1".into()),
+        n => Ok(n),
+    }
+}
+
+fn seconds(flag: &str, value: &str) -> Result<Duration, String> {
+    match value.parse::<f64>() {
+        Ok(s) if s > 0.0 && s.is_finite() => Ok(Duration::from_secs_f64(s)),
+        _ => Err(format!(
+            "{flag} must be a positive number of seconds (got {value:?})"
+        )),
+    }
 }
 
 fn address(flag: &str, value: &str) -> Result<SocketAddr, String> {

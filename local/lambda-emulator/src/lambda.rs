@@ -135,6 +135,18 @@ impl Function {
         true
     }
 
+    /// Runs a synchronous invocation and waits for its outcome until `deadline` (then it
+    /// is `TimedOut`); `None` when the invocation was dropped without one.
+    pub async fn call(&self, payload: Bytes, id: String, deadline: Instant) -> Option<Outcome> {
+        let (invocation, outcome) = Invocation::request_response(payload, id, deadline);
+        self.invoke(invocation);
+        match tokio::time::timeout_at(deadline.into(), outcome).await {
+            Ok(Ok(outcome)) => Some(outcome),
+            Ok(Err(_)) => None,
+            Err(_) => Some(Outcome::TimedOut),
+        }
+    }
+
     /// The next invocation someone still waits for (cancel-safe: dropping the future
     /// loses nothing).
     async fn next(&self) -> Invocation {

@@ -28,6 +28,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
+use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::{Command, Options};
@@ -183,74 +184,143 @@ async fn run(options: Options) -> Result<(), String> {
     let dotenv = std::fs::read_to_string(".env").unwrap_or_default();
     let schedules = schedule::Schedules::from_settings(|key| schedule::setting(key, &dotenv))?;
     let service = Arc::new(Service::new(functions(&options, &routes)));
-
-    let internal = bind(options.internal, "internal API").await?;
-    let public = bind(options.listen, "public API").await?;
-    let internal_addr = internal.local_addr().map_err(|e| e.to_string())?;
-    let public_addr = public.local_addr().map_err(|e| e.to_string())?;
-    let runtime_base = format!("http://{}", reachable(internal_addr));
-    eprintln!("internal API on {runtime_base}");
-    if let Some(file) = &options.internal_addr_file {
-        write_atomically(file, &reachable(internal_addr).to_string())
-            .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
-    }
+    let listeners = Listeners::bind(&options).await?;
 
     let stop = CancellationToken::new();
     on_signals(stop.clone())?;
-
-    let stop_internal = CancellationToken::new();
-    let internal_api = Arc::new(runtime_api::Internal {
-        service: service.clone(),
-    });
-    let internal_server = tokio::spawn(server::serve(
-        internal,
-        move |request, peer| internal_api.clone().handle(request, peer),
-        server::Settings {
-            header_read_timeout: None,
-            grace: Duration::from_secs(1),
-        },
-        stop_internal.clone(),
-    ));
-
+    let internal = InternalServer::start(listeners.internal, service.clone());
     if options.migrate
         && let Err(e) = process::migrate(&options.bin_dir, &stop).await
     {
-        stop_internal.cancel();
+        internal.stop.cancel();
         return match stop.is_cancelled() {
             true => Ok(()),
             false => Err(e),
         };
     }
-
-    let mut extra = Vec::new();
-    let invoke_url_set = std::env::var("EMAIL_INVOKE_URL").is_ok_and(|v| !v.trim().is_empty());
-    if service.function("email").is_some() && !invoke_url_set {
-        extra.push((
-            "EMAIL_INVOKE_URL".to_string(),
-            format!("{runtime_base}/2015-03-31/functions/email/invocations"),
-        ));
-    }
-    let stop_functions = CancellationToken::new();
-    let mut processes = process::start(
-        service.clone(),
-        process::Environment {
-            runtime_base: runtime_base.clone(),
-            extra,
-        },
-        stop_functions.clone(),
+    let instances = Instances::start(&service, &listeners.runtime_base);
+    let schedules = schedule::start(&service, &schedules, stop.clone());
+    announce(
+        &service,
+        listeners.public_addr,
+        listeners.internal_addr,
+        options.instances,
     );
-    let mut schedules = schedule::start(&service, &schedules, stop.clone());
+    serve_public(listeners.public, routes, service.clone(), stop).await;
+    drain(schedules, instances, internal).await;
+    Ok(())
+}
 
+/// Both listeners, bound; the internal address written where `--internal-addr-file` says.
+struct Listeners {
+    internal: TcpListener,
+    public: TcpListener,
+    internal_addr: SocketAddr,
+    public_addr: SocketAddr,
+    /// The Runtime API's base URL as the processes reach it.
+    runtime_base: String,
+}
+
+impl Listeners {
+    async fn bind(options: &Options) -> Result<Self, String> {
+        let internal = bind(options.internal, "internal API").await?;
+        let public = bind(options.listen, "public API").await?;
+        let internal_addr = internal.local_addr().map_err(|e| e.to_string())?;
+        let public_addr = public.local_addr().map_err(|e| e.to_string())?;
+        let runtime_base = format!("http://{}", reachable(internal_addr));
+        eprintln!("internal API on {runtime_base}");
+        if let Some(file) = &options.internal_addr_file {
+            write_atomically(file, &reachable(internal_addr).to_string())
+                .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+        }
+        Ok(Listeners {
+            internal,
+            public,
+            internal_addr,
+            public_addr,
+            runtime_base,
+        })
+    }
+}
+
+/// The internal listener (Runtime and Invoke APIs), served until `stop` is cancelled.
+struct InternalServer {
+    task: JoinHandle<()>,
+    stop: CancellationToken,
+}
+
+impl InternalServer {
+    fn start(listener: TcpListener, service: Arc<Service>) -> Self {
+        let stop = CancellationToken::new();
+        let internal_api = Arc::new(runtime_api::Internal { service });
+        let task = tokio::spawn(server::serve(
+            listener,
+            move |request, peer| internal_api.clone().handle(request, peer),
+            server::Settings {
+                header_read_timeout: None,
+                grace: Duration::from_secs(1),
+            },
+            stop.clone(),
+        ));
+        InternalServer { task, stop }
+    }
+}
+
+/// The functions' processes, running until `stop` is cancelled.
+struct Instances {
+    processes: JoinSet<()>,
+    stop: CancellationToken,
+}
+
+impl Instances {
+    /// Starts every instance, with `EMAIL_INVOKE_URL` pointing at the Invoke API when
+    /// `email` is served and the environment does not set it.
+    fn start(service: &Arc<Service>, runtime_base: &str) -> Self {
+        let mut extra = Vec::new();
+        let invoke_url_set = std::env::var("EMAIL_INVOKE_URL").is_ok_and(|v| !v.trim().is_empty());
+        if service.function("email").is_some() && !invoke_url_set {
+            extra.push((
+                "EMAIL_INVOKE_URL".to_string(),
+                format!("{runtime_base}/2015-03-31/functions/email/invocations"),
+            ));
+        }
+        let stop = CancellationToken::new();
+        let processes = process::start(
+            service.clone(),
+            process::Environment {
+                runtime_base: runtime_base.to_string(),
+                extra,
+            },
+            stop.clone(),
+        );
+        Instances { processes, stop }
+    }
+}
+
+/// The start-up line: where, which functions, how many instances.
+fn announce(
+    service: &Service,
+    public_addr: SocketAddr,
+    internal_addr: SocketAddr,
+    instances: usize,
+) {
     let mut names: Vec<&str> = service.functions.keys().map(|n| &**n).collect();
     names.sort_unstable();
     tracing::info!(
         public = %public_addr, internal = %internal_addr, functions = names.join(","),
-        instances = options.instances, "serving on http://{public_addr}"
+        instances, "serving on http://{public_addr}"
     );
-    let gateway = Arc::new(public::Gateway {
-        routes,
-        service: service.clone(),
-    });
+}
+
+/// Serves the public listener until `stop` is cancelled and the requests in flight are done
+/// (`DRAIN_GRACE` at most).
+async fn serve_public(
+    public: TcpListener,
+    routes: RouteTable,
+    service: Arc<Service>,
+    stop: CancellationToken,
+) {
+    let gateway = Arc::new(public::Gateway { routes, service });
     server::serve(
         public,
         move |request, peer| gateway.clone().handle(request, peer),
@@ -258,15 +328,19 @@ async fn run(options: Options) -> Result<(), String> {
             header_read_timeout: Some(Duration::from_secs(30)),
             grace: DRAIN_GRACE,
         },
-        stop.clone(),
+        stop,
     )
     .await;
+}
 
+/// After the public listener: the schedules stop, then the functions, then the internal
+/// listener they were polling.
+async fn drain(mut schedules: JoinSet<()>, instances: Instances, internal: InternalServer) {
     schedules.shutdown().await;
-    stop_functions.cancel();
+    instances.stop.cancel();
+    let mut processes = instances.processes;
     while processes.join_next().await.is_some() {}
-    stop_internal.cancel();
-    let _ = internal_server.await;
+    internal.stop.cancel();
+    let _ = internal.task.await;
     tracing::info!("stopped");
-    Ok(())
 }

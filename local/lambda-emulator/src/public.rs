@@ -6,8 +6,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use aws_lambda_events::http::header::{EXPECT, HeaderValue};
-use aws_lambda_events::http::{Method, StatusCode};
+use aws_lambda_events::http::header::{EXPECT, HeaderMap, HeaderValue};
+use aws_lambda_events::http::{Method, StatusCode, request};
+use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::{Request, Response};
@@ -15,7 +16,7 @@ use hyper::{Request, Response};
 use crate::apigw::{self, Answer, MAX_REQUEST_BODY};
 use crate::body::{self, BodyError};
 use crate::ids;
-use crate::lambda::{Invocation, Outcome, Service};
+use crate::lambda::{Outcome, Service};
 use crate::routes::{Route, RouteTable};
 use crate::server::Reply;
 
@@ -88,6 +89,8 @@ impl Gateway {
         response
     }
 
+    /// Runs the route's function for the request: reads the body within the function's
+    /// time, builds the event, waits for the outcome and answers as API Gateway does.
     async fn invoke(
         &self,
         route: &Route,
@@ -110,49 +113,12 @@ impl Gateway {
         // (a body that never ends must not hold the connection for ever).
         let deadline = started + function.timeout;
         let (parts, incoming) = request.into_parts();
-        let declared = body::declared_length(&parts.headers);
-        if declared.is_some_and(|n| n > MAX_REQUEST_BODY as u64) {
-            // A client that waits for `100 Continue` sends nothing more: nothing to drain.
-            if !parts.headers.contains_key(EXPECT) {
-                tokio::spawn(body::drain(incoming, DRAIN_BYTES, DRAIN_TIME));
-            }
-            return Handled::gateway(Answer::too_large(), "request body over 10 MB");
-        }
-        let reading = body::read(incoming, MAX_REQUEST_BODY, declared);
-        let body = match tokio::time::timeout_at(deadline.into(), reading).await {
-            Err(_) => {
-                return Handled::gateway(
-                    Answer::gateway(StatusCode::REQUEST_TIMEOUT, "Request Timeout"),
-                    format!(
-                        "the request body did not arrive within {} s",
-                        function.timeout.as_secs_f64()
-                    ),
-                );
-            }
-            Ok(Ok(body)) => body,
-            Ok(Err(BodyError::TooLarge(rest))) => {
-                tokio::spawn(body::drain(rest, DRAIN_BYTES, DRAIN_TIME));
-                return Handled::gateway(Answer::too_large(), "request body over 10 MB");
-            }
-            Ok(Err(BodyError::Broken(e))) => {
-                return Handled::gateway(
-                    Answer::gateway(StatusCode::BAD_REQUEST, "Bad Request"),
-                    format!("could not read the request body: {e}"),
-                );
-            }
+        let body = match read_body(&parts.headers, incoming, deadline, function.timeout).await {
+            Read::Body(body) => body,
+            Read::Refused(handled) => return handled,
         };
-        let body_len = body.len();
-        let request_id_owned = request_id.to_string();
-        let build = move || {
-            let origin = apigw::Origin {
-                source_ip: peer.ip(),
-                request_id: &request_id_owned,
-                now,
-            };
-            apigw::event(&parts, &body, &origin)
-        };
-        let event = match off_the_loop(body_len, build).await {
-            Ok(event) => bytes::Bytes::from(event),
+        let event = match build_event(parts, body, peer, request_id, now).await {
+            Ok(event) => event,
             Err(e) => {
                 return Handled::gateway(
                     Answer::internal_error(),
@@ -160,40 +126,112 @@ impl Gateway {
                 );
             }
         };
-        let (invocation, outcome) =
-            Invocation::request_response(event, request_id.to_string(), deadline);
-        function.invoke(invocation);
-        match tokio::time::timeout_at(deadline.into(), outcome).await {
-            Err(_) | Ok(Ok(Outcome::TimedOut)) => Handled::gateway(
-                Answer::unavailable(),
-                format!(
-                    "the function did not answer within {} s",
-                    function.timeout.as_secs_f64()
-                ),
+        let outcome = function.call(event, request_id.to_string(), deadline).await;
+        answer(outcome, function.timeout).await
+    }
+}
+
+/// A request body, or the gateway's answer instead of it.
+enum Read {
+    Body(Bytes),
+    Refused(Handled),
+}
+
+/// The request body, read until `deadline` (408 after it): over 10 MB is a 413 (what is
+/// still coming is drained, unless the client waits for `100 Continue`), a broken one 400.
+async fn read_body(
+    headers: &HeaderMap,
+    incoming: Incoming,
+    deadline: Instant,
+    timeout: Duration,
+) -> Read {
+    let declared = body::declared_length(headers);
+    if declared.is_some_and(|n| n > MAX_REQUEST_BODY as u64) {
+        // A client that waits for `100 Continue` sends nothing more: nothing to drain.
+        if !headers.contains_key(EXPECT) {
+            tokio::spawn(body::drain(incoming, DRAIN_BYTES, DRAIN_TIME));
+        }
+        return Read::Refused(Handled::gateway(
+            Answer::too_large(),
+            "request body over 10 MB",
+        ));
+    }
+    let reading = body::read(incoming, MAX_REQUEST_BODY, declared);
+    let refusal = match tokio::time::timeout_at(deadline.into(), reading).await {
+        Ok(Ok(body)) => return Read::Body(body),
+        Err(_) => Handled::gateway(
+            Answer::gateway(StatusCode::REQUEST_TIMEOUT, "Request Timeout"),
+            format!(
+                "the request body did not arrive within {} s",
+                timeout.as_secs_f64()
             ),
-            Ok(Err(_)) => Handled::gateway(Answer::internal_error(), "the invocation was dropped"),
-            Ok(Ok(Outcome::Response(payload))) => {
-                match off_the_loop(payload.len(), move || apigw::response(payload)).await {
-                    Ok(answer) => Handled::function(answer),
-                    Err(why) => Handled::gateway(
-                        Answer::internal_error(),
-                        format!("malformed function response: {why}"),
-                    ),
-                }
-            }
-            Ok(Ok(Outcome::FunctionError {
-                error_type,
-                payload,
-            })) => Handled::gateway(
-                Answer::internal_error(),
-                format!(
-                    "function error {error_type}: {}",
-                    String::from_utf8_lossy(&payload[..payload.len().min(500)])
-                ),
+        ),
+        Ok(Err(BodyError::TooLarge(rest))) => {
+            tokio::spawn(body::drain(rest, DRAIN_BYTES, DRAIN_TIME));
+            Handled::gateway(Answer::too_large(), "request body over 10 MB")
+        }
+        Ok(Err(BodyError::Broken(e))) => Handled::gateway(
+            Answer::gateway(StatusCode::BAD_REQUEST, "Bad Request"),
+            format!("could not read the request body: {e}"),
+        ),
+    };
+    Read::Refused(refusal)
+}
+
+/// The event API Gateway sends for the request (built off the event loop when large).
+async fn build_event(
+    parts: request::Parts,
+    body: Bytes,
+    peer: SocketAddr,
+    request_id: &str,
+    now: SystemTime,
+) -> serde_json::Result<Bytes> {
+    let size = body.len();
+    let request_id = request_id.to_string();
+    let build = move || {
+        let origin = apigw::Origin {
+            source_ip: peer.ip(),
+            request_id: &request_id,
+            now,
+        };
+        apigw::event(&parts, &body, &origin)
+    };
+    off_the_loop(size, build).await.map(Bytes::from)
+}
+
+/// The function's outcome as API Gateway answers it: its response mapped (502 when
+/// malformed), 503 past its timeout, 502 for an error, a failure or a dropped invocation.
+async fn answer(outcome: Option<Outcome>, timeout: Duration) -> Handled {
+    match outcome {
+        Some(Outcome::TimedOut) => Handled::gateway(
+            Answer::unavailable(),
+            format!(
+                "the function did not answer within {} s",
+                timeout.as_secs_f64()
             ),
-            Ok(Ok(Outcome::Failed { error_type, reason })) => {
-                Handled::gateway(Answer::internal_error(), format!("{error_type}: {reason}"))
+        ),
+        None => Handled::gateway(Answer::internal_error(), "the invocation was dropped"),
+        Some(Outcome::Response(payload)) => {
+            match off_the_loop(payload.len(), move || apigw::response(payload)).await {
+                Ok(answer) => Handled::function(answer),
+                Err(why) => Handled::gateway(
+                    Answer::internal_error(),
+                    format!("malformed function response: {why}"),
+                ),
             }
+        }
+        Some(Outcome::FunctionError {
+            error_type,
+            payload,
+        }) => Handled::gateway(
+            Answer::internal_error(),
+            format!(
+                "function error {error_type}: {}",
+                String::from_utf8_lossy(&payload[..payload.len().min(500)])
+            ),
+        ),
+        Some(Outcome::Failed { error_type, reason }) => {
+            Handled::gateway(Answer::internal_error(), format!("{error_type}: {reason}"))
         }
     }
 }

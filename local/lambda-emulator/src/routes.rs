@@ -51,39 +51,47 @@ impl RouteTable {
             return Err(format!("route {key:?}: {function:?} is no function name"));
         }
         let normalized = collapse_leading_slashes(key);
-        let slot = if normalized == CATCH_ALL {
-            &mut self.catch_all
+        if normalized == CATCH_ALL {
+            self.set_catch_all(function)
         } else if !key.starts_with('/') || key.contains('{') {
-            return Err(format!(
+            Err(format!(
                 "route {key:?}: only exact paths and {CATCH_ALL} are supported"
-            ));
+            ))
         } else {
-            // Distinct keys that normalise alike (`/health`, `//health`) must agree.
-            match self.exact.get(normalized) {
-                Some(route) if &*route.function != function => {
-                    return Err(format!(
-                        "routes {key:?} and {:?} lead to different functions",
-                        route.key
-                    ));
-                }
-                _ => {}
+            self.add_exact(key, normalized, function)
+        }
+    }
+
+    /// An exact path; distinct keys that normalise alike (`/health`, `//health`) must agree.
+    fn add_exact(&mut self, key: &str, normalized: &str, function: &str) -> Result<(), String> {
+        match self.exact.get(normalized) {
+            Some(route) if &*route.function != function => {
+                return Err(format!(
+                    "routes {key:?} and {:?} lead to different functions",
+                    route.key
+                ));
             }
-            self.exact.insert(
-                normalized.to_string(),
-                Route {
-                    key: normalized.into(),
-                    function: function.into(),
-                },
-            );
-            return Ok(());
-        };
-        match slot {
+            _ => {}
+        }
+        self.exact.insert(
+            normalized.to_string(),
+            Route {
+                key: normalized.into(),
+                function: function.into(),
+            },
+        );
+        Ok(())
+    }
+
+    /// The catch-all; a second one must name the same function.
+    fn set_catch_all(&mut self, function: &str) -> Result<(), String> {
+        match &self.catch_all {
             Some(route) if &*route.function != function => Err(format!(
                 "two catch-all routes: {} and {function}",
                 route.function
             )),
             _ => {
-                *slot = Some(Route {
+                self.catch_all = Some(Route {
                     key: CATCH_ALL.into(),
                     function: function.into(),
                 });

@@ -19,7 +19,7 @@ use serde_json::json;
 
 use crate::body::{self, BodyError};
 use crate::ids;
-use crate::lambda::{self, Instance, Invocation, MAX_PAYLOAD, Outcome, Service};
+use crate::lambda::{self, Function, Instance, Invocation, MAX_PAYLOAD, Outcome, Service};
 use crate::server::Reply;
 
 /// Lambda's limit on an Event invocation's payload.
@@ -99,6 +99,13 @@ impl Internal {
                 };
                 match (&method, rest) {
                     (&Method::GET, ["invocation", "next"]) => next(&instance).await,
+                    // An answer for an invocation this instance is not running: refused
+                    // before its body is read.
+                    (&Method::POST, ["invocation", id, "response" | "error"])
+                        if !instance.is_running(id) =>
+                    {
+                        invalid_request_id(&instance, id)
+                    }
                     (&Method::POST, ["invocation", id, "response"]) => {
                         respond(&instance, id, request).await
                     }
@@ -124,112 +131,126 @@ impl Internal {
         let started = Instant::now();
         let name = function_name(name);
         let Some(function) = self.service.function(name).cloned() else {
-            let mut response = reply(
+            return invoke_refusal(
                 StatusCode::NOT_FOUND,
-                json!({
-                    "Type": "User",
-                    "message": format!("Function not found: {}", lambda::function_arn(name)),
-                })
-                .to_string(),
+                "ResourceNotFoundException",
+                &format!("Function not found: {}", lambda::function_arn(name)),
             );
-            response.headers_mut().insert(
-                "x-amzn-ErrorType",
-                HeaderValue::from_static("ResourceNotFoundException"),
-            );
-            return response;
         };
-        let kind = match InvocationType::of(&request) {
-            Ok(kind) => kind,
-            Err(why) => {
-                return invoke_refusal(
-                    StatusCode::BAD_REQUEST,
-                    "InvalidParameterValueException",
-                    &why,
-                );
-            }
-        };
-        let max = kind.max_payload();
-        let payload = match body::read_request(request, max).await {
-            Ok(payload) if payload.is_empty() => Bytes::from_static(b"{}"),
-            Ok(payload) => payload,
-            Err(BodyError::TooLarge(_)) => {
-                return invoke_refusal(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "RequestTooLargeException",
-                    &format!(
-                        "Request must be smaller than {max} bytes for the InvokeFunction operation"
-                    ),
-                );
-            }
-            Err(BodyError::Broken(e)) => {
-                return invoke_refusal(
-                    StatusCode::BAD_REQUEST,
-                    "InvalidRequestContentException",
-                    &e.to_string(),
-                );
-            }
+        let (kind, payload) = match invocation_request(request).await {
+            Ok(request) => request,
+            Err(refusal) => return refusal,
         };
         let id = ids::request_id();
         let response = match kind {
             InvocationType::DryRun => reply(StatusCode::NO_CONTENT, Bytes::new()),
-            InvocationType::Event => {
-                let queued = function.invoke(Invocation::event(payload, id.clone()));
-                tracing::debug!(
-                    r#type = "invoke", function = %function.name, request_id = %id,
-                    invocation_type = "Event", coalesced = !queued, "Event invocation queued"
-                );
-                reply(StatusCode::ACCEPTED, Bytes::new())
-            }
+            InvocationType::Event => queue_event(&function, payload, &id),
             InvocationType::RequestResponse => {
-                let deadline = started + function.timeout;
-                let (invocation, outcome) =
-                    Invocation::request_response(payload, id.clone(), deadline);
-                function.invoke(invocation);
-                let outcome = tokio::time::timeout_at(deadline.into(), outcome).await;
-                let response = match outcome {
-                    Ok(Ok(Outcome::Response(payload))) => reply(StatusCode::OK, payload),
-                    Ok(Ok(Outcome::FunctionError { payload, .. })) => unhandled(payload),
-                    Ok(Ok(Outcome::Failed { error_type, reason })) => unhandled(
-                        json!({ "errorType": error_type, "errorMessage": format!("RequestId: {id} Error: {reason}") })
-                            .to_string(),
-                    ),
-                    Ok(Ok(Outcome::TimedOut)) | Err(_) => unhandled(
-                        json!({
-                            "errorType": "Sandbox.Timedout",
-                            "errorMessage": format!(
-                                "RequestId: {id} Error: Task timed out after {:.2} seconds",
-                                function.timeout.as_secs_f64()
-                            ),
-                        })
-                        .to_string(),
-                    ),
-                    Ok(Err(_)) => invoke_refusal(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "ServiceException",
-                        "the invocation was dropped",
-                    ),
-                };
-                let ms = (started.elapsed().as_secs_f64() * 1e6).round() / 1e3;
-                tracing::info!(
-                    r#type = "invoke", function = %function.name, request_id = %id,
-                    invocation_type = "RequestResponse", status = response.status().as_u16(), ms,
-                    function_error = response.headers().contains_key("x-amz-function-error"),
-                    "invoke {} {ms} ms", function.name
-                );
-                response
+                request_response(&function, payload, &id, started).await
             }
         };
-        let mut response = response;
-        let headers = response.headers_mut();
-        headers.insert(
-            "x-amz-executed-version",
-            HeaderValue::from_static("$LATEST"),
-        );
-        if let Ok(id) = HeaderValue::from_str(&id) {
-            headers.insert("x-amzn-requestid", id);
-        }
-        response
+        with_invoke_headers(response, &id)
     }
+}
+
+/// An Invoke API request's invocation type and payload (`{}` when empty), or the refusal
+/// of a bad `X-Amz-Invocation-Type` (before the body is read) or of an unreadable or
+/// oversized payload.
+async fn invocation_request(request: Request<Incoming>) -> Result<(InvocationType, Bytes), Reply> {
+    let kind = InvocationType::of(&request).map_err(|why| {
+        invoke_refusal(
+            StatusCode::BAD_REQUEST,
+            "InvalidParameterValueException",
+            &why,
+        )
+    })?;
+    let max = kind.max_payload();
+    match body::read_request(request, max).await {
+        Ok(payload) if payload.is_empty() => Ok((kind, Bytes::from_static(b"{}"))),
+        Ok(payload) => Ok((kind, payload)),
+        Err(BodyError::TooLarge(_)) => Err(invoke_refusal(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "RequestTooLargeException",
+            &format!("Request must be smaller than {max} bytes for the InvokeFunction operation"),
+        )),
+        Err(BodyError::Broken(e)) => Err(invoke_refusal(
+            StatusCode::BAD_REQUEST,
+            "InvalidRequestContentException",
+            &e.to_string(),
+        )),
+    }
+}
+
+/// `Event`: queued (or joined to an identical queued one) and answered 202 at once.
+fn queue_event(function: &Function, payload: Bytes, id: &str) -> Reply {
+    let queued = function.invoke(Invocation::event(payload, id.to_string()));
+    tracing::debug!(
+        r#type = "invoke", function = %function.name, request_id = %id,
+        invocation_type = "Event", coalesced = !queued, "Event invocation queued"
+    );
+    reply(StatusCode::ACCEPTED, Bytes::new())
+}
+
+/// `RequestResponse`: runs the invocation within the function's timeout (counted from the
+/// request's arrival), answers its outcome and logs the call.
+async fn request_response(
+    function: &Function,
+    payload: Bytes,
+    id: &str,
+    started: Instant,
+) -> Reply {
+    let deadline = started + function.timeout;
+    let outcome = function.call(payload, id.to_string(), deadline).await;
+    let response = outcome_reply(outcome, id, function.timeout);
+    let ms = (started.elapsed().as_secs_f64() * 1e6).round() / 1e3;
+    tracing::info!(
+        r#type = "invoke", function = %function.name, request_id = %id,
+        invocation_type = "RequestResponse", status = response.status().as_u16(), ms,
+        function_error = response.headers().contains_key("x-amz-function-error"),
+        "invoke {} {ms} ms", function.name
+    );
+    response
+}
+
+/// A synchronous invocation's outcome as the Invoke API answers it: the function's payload,
+/// or its error document as a 200 with `X-Amz-Function-Error`; `None` (dropped) is a 500.
+fn outcome_reply(outcome: Option<Outcome>, id: &str, timeout: Duration) -> Reply {
+    match outcome {
+        Some(Outcome::Response(payload)) => reply(StatusCode::OK, payload),
+        Some(Outcome::FunctionError { payload, .. }) => unhandled(payload),
+        Some(Outcome::Failed { error_type, reason }) => unhandled(
+            json!({ "errorType": error_type, "errorMessage": format!("RequestId: {id} Error: {reason}") })
+                .to_string(),
+        ),
+        Some(Outcome::TimedOut) => unhandled(
+            json!({
+                "errorType": "Sandbox.Timedout",
+                "errorMessage": format!(
+                    "RequestId: {id} Error: Task timed out after {:.2} seconds",
+                    timeout.as_secs_f64()
+                ),
+            })
+            .to_string(),
+        ),
+        None => invoke_refusal(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "ServiceException",
+            "the invocation was dropped",
+        ),
+    }
+}
+
+/// The headers of every answer to an invocation the Invoke API accepted.
+fn with_invoke_headers(mut response: Reply, id: &str) -> Reply {
+    let headers = response.headers_mut();
+    headers.insert(
+        "x-amz-executed-version",
+        HeaderValue::from_static("$LATEST"),
+    );
+    if let Ok(id) = HeaderValue::from_str(id) {
+        headers.insert("x-amzn-requestid", id);
+    }
+    response
 }
 
 /// `my-fn`, `my-fn:$LATEST` or `arn:aws:lambda:region:account:function:my-fn[:qualifier]`.
@@ -286,11 +307,9 @@ async fn next(instance: &Instance) -> Reply {
 }
 
 /// `POST .../invocation/{id}/response`: acknowledged (202) only once the whole answer has
-/// been read; an answer that cannot be read, or is over 6 MB, fails the invocation.
+/// been read; an answer that cannot be read, or is over 6 MB, fails the invocation. (An
+/// id this instance is not running was refused by `handle`.)
 async fn respond(instance: &Instance, id: &str, request: Request<Incoming>) -> Reply {
-    if !instance.is_running(id) {
-        return invalid_request_id(instance, id);
-    }
     let streaming = request
         .headers()
         .get("lambda-runtime-function-response-mode")
@@ -350,11 +369,9 @@ fn invalid_request_id(instance: &Instance, id: &str) -> Reply {
     )
 }
 
-/// `POST .../invocation/{id}/error`: the function failed this invocation.
+/// `POST .../invocation/{id}/error`: the function failed this invocation. (An id this
+/// instance is not running was refused by `handle`.)
 async fn report_error(instance: &Instance, id: &str, request: Request<Incoming>) -> Reply {
-    if !instance.is_running(id) {
-        return invalid_request_id(instance, id);
-    }
     let error_type = request
         .headers()
         .get("lambda-runtime-function-error-type")

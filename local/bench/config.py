@@ -1,0 +1,70 @@
+"""The bench's settings: where things are, what the BENCH_* variables ask for, and the
+fixed figures of the run (timeouts, sample counts, the production configuration)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+RELEASE = ROOT / "target" / "release"
+OUT_DIR = ROOT / "target" / "bench"
+EMULATOR_BINARY = RELEASE / "lambda-emulator"
+NGINX_TEMPLATE = ROOT / "local" / "nginx" / "briefthreat.conf.template"
+# cargo-lambda's emulator: only for the comparison rows of the floor (`make bench` passes
+# its venv's; the project-local .venv otherwise).
+CARGO_LAMBDA = ROOT / os.environ.get("CARGO_LAMBDA", ".venv/bin/cargo-lambda")
+
+
+def env_number(key: str, default: float) -> float:
+    value = os.environ.get(key, "").strip()
+    return float(value) if value else default
+
+
+# 8 rows x 2 connection counts x (emulator, nginx): keep the whole run near 10 minutes.
+WRK_SECONDS = int(env_number("BENCH_WRK_SECONDS", 3))
+WRK_WARMUP = int(env_number("BENCH_WRK_WARMUP", 1))
+WRK_RUNS = int(env_number("BENCH_WRK_RUNS", 3))
+WRK_LOGIN_SECONDS = int(env_number("BENCH_WRK_LOGIN_SECONDS", 2))  # argon2-bound: fewer
+# Instances per HTTP function; unset: the emulator's default (what `make serve` and compose run).
+INSTANCES = os.environ.get("BENCH_INSTANCES", "").strip()
+WRK_TIMEOUT = "5s"
+CONNECTIONS = (1, 16)
+COLD_RUNS = int(env_number("BENCH_COLD_RUNS", 5))
+LOGIN_SAMPLES = 60
+LIST_SAMPLES = 20
+LIST_SIZES = (100, 10_000)
+EMAILS = int(env_number("BENCH_EMAILS", 10_000))
+HTTP_TIMEOUT = 30.0  # seconds, every request made with `requests`
+LIST_GET_TIMEOUT = 5.0  # seconds, before a list GET counts as lost
+START_TIMEOUT = 60.0  # seconds, an emulator until /health answers 200 (nothing compiles)
+STOP_TIMEOUT = 15.0
+IDLE_SETTLE = 2.0  # seconds every instance has been up before the idle RSS is read
+# The e-mail schedule (the backstop behind the Invoke after each commit): far beyond the run,
+# so that only the bench's own invocations drain section f's queue.
+EMAIL_SCHEDULE_SECONDS = 3600
+ALONE_WARMUP = 300  # invocations of the floor function alone before sampling
+ALONE_SAMPLES = int(env_number("BENCH_ALONE_SAMPLES", 5000))
+# wrk sends no Accept-Encoding; every other request here says the same (identity), so that
+# all figures are for uncompressed bodies unless a row says gzip.
+IDENTITY = {"Accept-Encoding": "identity"}
+FLOOR_PATH = "/bench/floor"
+FLOOR_SECONDS = 1  # the floor run beside each run of a row
+# A wrk connection idle for longer than this (and twice the p99) is flagged in the table.
+IDLE_FLOOR_MS = 500.0
+
+ROOT_PASSWORD = "bench-root-password"
+# Keys a developer's .env or shell may hold that the benchmark does not set (as in
+# tests/conftest.py): blank, so that neither the environment nor .env leaks in.
+SHIELDED_KEYS = [
+    "MYSQL_HOST", "MYSQL_PORT", "MYSQL_USER", "MYSQL_PASSWORD", "MYSQL_DATABASE",
+    "SMTP_HOST", "SMTP_PORT", "SMTP_SECURITY", "SMTP_USER", "SMTP_PASSWORD",
+    "RATELIMIT_DEFAULT", "CLEANUP_INTERVAL", "PUBLIC_SCHEME", "MIGRATE_ON_START",
+    "EMAIL_TRANSPORT", "SES_ENDPOINT_URL", "OUTBOX_RETENTION", "EMAIL_FUNCTION_NAME", "EMAIL_INVOKE_URL",
+    "TRUSTED_PROXIES", "EMAIL_MAX_ATTEMPTS", "EMAIL_RETRY_BASE",
+]
+RATELIMIT = "1000000/second"  # every request is counted in Redis, none refused
+NOT_LAMBDAS = {"migrate", "lambda-emulator"}  # a command-line step, the self-hosted runtime
+EVENT_FUNCTIONS = {"email", "cleanup"}  # invoked with `{}`, not over HTTP
+UNLIMITED_ROWS = {"floor", "health"}  # no rate limit: the do-nothing function, /health

@@ -1,0 +1,42 @@
+"""Section e: GET /api/v1/form as admin, LIST_SAMPLES sequential requests at one list size
+(the warm rows of c run beside it at each size)."""
+
+from __future__ import annotations
+
+import requests
+
+from .client import checked_request, timed
+from .config import IDENTITY, LIST_GET_TIMEOUT, LIST_SAMPLES
+from .emulator import Emulator
+from .figures import median
+from .runlog import BenchError, anomaly
+
+
+def list_timing(emu: Emulator, token: str, forms: int) -> dict:
+    url = emu.base + "/api/v1/form"
+    headers = {"Authorization": f"Bearer {token}"}
+    samples, lost, wrong_status, size = [], 0, 0, None
+    checked_request("GET", url, 200, headers=headers, timeout=LIST_GET_TIMEOUT)  # warm, not sampled
+    with requests.Session() as session:
+        session.headers.update(IDENTITY)
+        while len(samples) < LIST_SAMPLES:
+            if lost + wrong_status > LIST_SAMPLES:
+                raise BenchError(f"GET /api/v1/form ({forms} forms): {lost} without answer, {wrong_status} not 200")
+            try:
+                ms, resp = timed(session, "GET", url, headers=headers, timeout=LIST_GET_TIMEOUT)
+            except requests.RequestException as e:
+                lost += 1  # counted and reported, not sampled
+                anomaly(f"GET /api/v1/form ({forms} forms): no answer in {LIST_GET_TIMEOUT:.0f} s ({type(e).__name__})")
+                session.close()
+                continue
+            if resp.status_code != 200:
+                wrong_status += 1  # counted and reported, not sampled
+                anomaly(f"GET /api/v1/form ({forms} forms): {resp.status_code} {resp.text[:200]!r}")
+                continue
+            count = len(resp.json())
+            if count < forms:
+                raise BenchError(f"GET /api/v1/form listed {count} forms, expected {forms}")
+            size = len(resp.content)
+            samples.append(ms)
+    return {"forms": forms, "median_ms": median(samples), "response_bytes": size, "lost_no_answer_in_5s": lost,
+            "not_200": wrong_status, "samples_ms": [round(x, 2) for x in samples]}

@@ -1,0 +1,143 @@
+//! Sessions: contract sections 2 and 3. Who is calling, logging in, tokens, the
+//! caller's own profile and password.
+
+use serde::Serialize;
+
+use crate::AppState;
+use crate::app::error::AppError;
+use crate::domain::jwt::{Claims, TokenType};
+use crate::domain::now;
+use crate::domain::passwords;
+use crate::domain::refusal::Refusal;
+use crate::domain::user::{Credentials, NewPassword, User};
+use crate::store::{revoked, users};
+
+/// The caller of an authenticated request: the verified claims and the user as the
+/// database has it now.
+#[derive(Debug)]
+pub struct Caller {
+    pub claims: Claims,
+    pub user: User,
+}
+
+/// Verifies a bearer token (`wanted` kind, or either kind when `None`), then checks
+/// revocation and reads the user live.
+pub async fn authenticate(
+    state: &AppState,
+    token: &str,
+    wanted: Option<TokenType>,
+) -> Result<Caller, AppError> {
+    let now = now();
+    let claims = match wanted {
+        Some(kind) => state.jwt.verify(token, kind, now)?,
+        None => state.jwt.verify_any(token, now)?,
+    };
+    if revoked::is_revoked(&state.db.pool, &claims.jti).await? {
+        return Err(Refusal::TokenRevoked.into());
+    }
+    let user = users::find_by_username(&state.db.pool, &claims.identity)
+        .await?
+        .ok_or_else(|| Refusal::TokenUserGone(claims.identity.clone()))?;
+    Ok(Caller { claims, user })
+}
+
+/// [`authenticate`] with an access token whose user is currently an admin.
+pub async fn authenticate_admin(state: &AppState, token: &str) -> Result<Caller, AppError> {
+    let caller = authenticate(state, token, Some(TokenType::Access)).await?;
+    if !caller.user.is_admin {
+        return Err(Refusal::AdminRequired.into());
+    }
+    Ok(caller)
+}
+
+#[derive(Debug, Serialize)]
+pub struct TokenPair {
+    pub access_token: String,
+    pub refresh_token: String,
+}
+
+fn issue(state: &AppState, username: &str, kind: TokenType) -> Result<String, AppError> {
+    let lifetime = match kind {
+        TokenType::Access => state.config.tokens.access_expiry,
+        TokenType::Refresh => state.config.tokens.refresh_expiry,
+    };
+    state
+        .jwt
+        .issue(username, kind, lifetime, now())
+        .map_err(|e| AppError::Internal(Box::new(e)))
+}
+
+/// `POST /auth/login`. Unknown users cost one dummy hash, like a wrong password.
+pub async fn login(state: &AppState, credentials: Credentials) -> Result<TokenPair, AppError> {
+    let Credentials { username, password } = credentials;
+    // Known user or not, whether the deployment was imported: it decides what the check costs.
+    let (user, imported) = users::find_for_login(&state.db.pool, &username).await?;
+    if user.as_ref().is_some_and(|u| !u.has_password()) {
+        return Err(Refusal::OwnPasswordNotSet.into());
+    }
+    let stored = user.as_ref().and_then(|u| u.password_hash.clone());
+    let empty = password.is_empty();
+    let check = passwords::verify_login(password, stored.clone(), imported).await?;
+    match user {
+        Some(user) if check.matches && !empty => {
+            if let (Some(new_hash), Some(old_hash)) = (&check.upgraded_hash, &stored) {
+                users::upgrade_password_hash(&state.db.pool, user.id, old_hash, new_hash).await?;
+            }
+            Ok(TokenPair {
+                access_token: issue(state, &user.username, TokenType::Access)?,
+                refresh_token: issue(state, &user.username, TokenType::Refresh)?,
+            })
+        }
+        _ => Err(Refusal::InvalidCredentials.into()),
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct Profile {
+    pub id: i64,
+    pub username: String,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: Option<String>,
+    pub is_admin: bool,
+    pub registration_time: i64,
+    pub forms: Vec<i64>,
+}
+
+/// `GET /auth/login`.
+pub async fn profile(state: &AppState, user: User) -> Result<Profile, AppError> {
+    let forms = users::form_ids(&state.db.pool, user.id).await?;
+    Ok(Profile {
+        is_admin: user.is_admin,
+        id: user.id.0,
+        username: user.username,
+        email: user.email,
+        first_name: user.first_name,
+        last_name: user.last_name,
+        registration_time: user.registration_time,
+        forms,
+    })
+}
+
+/// `PUT /auth/login`: the caller's own password. Outstanding links die with the change.
+pub async fn change_password(
+    state: &AppState,
+    user: &User,
+    password: NewPassword,
+) -> Result<(), AppError> {
+    let hash = passwords::hash(password.into_inner()).await?;
+    let mut conn = state.db.acquire().await?;
+    users::set_password(&mut conn, user.id, &hash, None).await?;
+    Ok(())
+}
+
+/// `POST /auth/token`: a new access token for a refresh token's user.
+pub fn refresh(state: &AppState, caller: &Caller) -> Result<String, AppError> {
+    issue(state, &caller.user.username, TokenType::Access)
+}
+
+/// `DELETE /auth/token`: revokes exactly the presented token.
+pub async fn revoke(state: &AppState, caller: &Caller) -> Result<(), AppError> {
+    revoked::revoke(&state.db.pool, &caller.claims.jti, caller.claims.exp).await?;
+    Ok(())
+}

@@ -1,0 +1,136 @@
+//! Payment records: contract section 4 and the form e-mails of section 6.
+
+use crate::AppState;
+use crate::app::auth::Caller;
+use crate::app::error::AppError;
+use crate::app::mail::{LinkBase, recipient, resolve_link};
+use crate::domain::email_templates::{self, FormDetails, Person};
+use crate::domain::form::{self, Form, FormFields, FormId, FormPatch};
+use crate::domain::now;
+use crate::domain::refusal::{Change, Refusal};
+use crate::domain::user::User;
+use crate::store::{forms, outbox, users};
+
+/// `GET /form`: every form for an admin, the caller's own otherwise; one query.
+pub async fn list(state: &AppState, caller: &Caller) -> Result<Vec<Form>, AppError> {
+    Ok(match caller.user.is_admin {
+        true => forms::all(&state.db.pool).await?,
+        false => forms::submitted_by(&state.db.pool, caller.user.id).await?,
+    })
+}
+
+/// What the form e-mails show of a form.
+pub fn details<'a>(
+    form: &'a Form,
+    submitter: &'a User,
+    submitter_name: &'a str,
+    amount: &'a str,
+) -> FormDetails<'a> {
+    FormDetails {
+        id: form.id.0,
+        submitter_name,
+        submitter_email: &submitter.email,
+        customer_name: &form.fields.customer_name,
+        course: &form.fields.course,
+        time: form.fields.time,
+        payment_method: form.fields.payment_method.as_str(),
+        amount,
+        receipt: &form.fields.receipt,
+    }
+}
+
+/// `POST /form`: the form and one "new form" e-mail per admin, in one transaction.
+pub async fn create(
+    state: &AppState,
+    base: &LinkBase,
+    caller: &Caller,
+    new: FormFields,
+) -> Result<FormId, AppError> {
+    let mut tx = state.db.begin_write().await?;
+    let id = forms::insert(&mut tx, caller.user.id, &new).await?;
+    let form = forms::find(&mut *tx, id)
+        .await?
+        .ok_or_else(|| AppError::bug("the form just inserted is missing"))?;
+    let name = caller.user.full_name();
+    let amount = form.fields.amount.to_string();
+    let logo = base.logo(state);
+    for admin in users::admins(&mut *tx).await? {
+        let link = resolve_link(state, base, &admin, id);
+        let details = details(&form, &caller.user, &name, &amount);
+        let email = email_templates::new_form(&recipient(&admin), &details, &link, &logo);
+        outbox::enqueue(&mut tx, &email, now()).await?;
+    }
+    tx.commit().await?;
+    state.notifier.outbox_changed().await;
+    Ok(id)
+}
+
+/// The form `id`, if it is still open and the caller may change it.
+fn editable(caller: &Caller, id: FormId, form: Option<Form>) -> Result<Form, Refusal> {
+    let form = form.ok_or(Refusal::NoSuchForm(id))?;
+    if form.resolved_at.is_some() {
+        return Err(Refusal::FormClosed(id));
+    }
+    if !form.may_be_changed_by(&caller.user) {
+        return Err(Refusal::NotYours(id, Change::Update));
+    }
+    Ok(form)
+}
+
+/// `PATCH /form`: changes only the supplied fields. `Ok(None)` when nothing changed (no
+/// e-mail); otherwise the form as it was, and one "edited form" e-mail per admin.
+pub async fn update(
+    state: &AppState,
+    base: &LinkBase,
+    caller: &Caller,
+    id: FormId,
+    patch: FormPatch,
+) -> Result<Option<Form>, AppError> {
+    let mut tx = state.db.begin_write().await?;
+    let old = editable(caller, id, forms::find(&mut *tx, id).await?)?;
+    let (new, changes) = form::apply(&old, patch);
+    if changes.is_empty() {
+        return Ok(None);
+    }
+    if !forms::update_open(&mut tx, &new).await? {
+        return Err(Refusal::FormClosed(id).into());
+    }
+    let submitter = users::find_by_id(&mut *tx, old.submitter_id)
+        .await?
+        .ok_or_else(|| AppError::bug("a form's submitter is missing"))?;
+    let (editor_name, submitter_name) = (caller.user.full_name(), submitter.full_name());
+    let editor = Person {
+        name: &editor_name,
+        email: &caller.user.email,
+    };
+    let original = Person {
+        name: &submitter_name,
+        email: &submitter.email,
+    };
+    let original = (submitter.id != caller.user.id).then_some(&original);
+    let logo = base.logo(state);
+    for admin in users::admins(&mut *tx).await? {
+        let link = resolve_link(state, base, &admin, id);
+        let to = recipient(&admin);
+        let email =
+            email_templates::edited_form(&to, id.0, &editor, original, &changes, &link, &logo);
+        outbox::enqueue(&mut tx, &email, now()).await?;
+    }
+    tx.commit().await?;
+    state.notifier.outbox_changed().await;
+    Ok(Some(old))
+}
+
+/// `DELETE /form`: returns the deleted form. Resolved forms can be deleted.
+pub async fn delete(state: &AppState, caller: &Caller, id: FormId) -> Result<Form, AppError> {
+    let mut tx = state.db.begin_write().await?;
+    let form = forms::find(&mut *tx, id)
+        .await?
+        .ok_or(Refusal::NoSuchForm(id))?;
+    if !form.may_be_changed_by(&caller.user) {
+        return Err(Refusal::NotYours(id, Change::Delete).into());
+    }
+    forms::delete(&mut tx, id).await?;
+    tx.commit().await?;
+    Ok(form)
+}

@@ -1,0 +1,115 @@
+//! Resolving a form (contract section 5): by API, or by the one-click link e-mailed to
+//! each admin. Either way the submitter is told, in the same transaction.
+
+use crate::AppState;
+use crate::app::error::AppError;
+use crate::app::forms::details;
+use crate::app::mail::{LinkBase, recipient};
+use crate::domain::email_templates;
+use crate::domain::form::{Form, FormId};
+use crate::domain::links::LinkError;
+use crate::domain::now;
+use crate::domain::refusal::Refusal;
+use crate::domain::user::{User, UserId};
+use crate::store::{flask_import, forms, outbox, users};
+
+/// Marks a form resolved with a conditional update (two concurrent resolves: one wins),
+/// and e-mails its submitter in the same transaction. Returns the resolved form and the
+/// submitter.
+pub async fn resolve(
+    state: &AppState,
+    base: &LinkBase,
+    id: FormId,
+) -> Result<(Form, User), AppError> {
+    let mut tx = state.db.begin_write().await?;
+    let won = forms::resolve_open(&mut tx, id, now()).await?;
+    let form = match (won, forms::find(&mut *tx, id).await?) {
+        (_, None) => return Err(Refusal::NoSuchForm(id).into()),
+        (false, Some(_)) => return Err(Refusal::AlreadyResolved(id).into()),
+        (true, Some(form)) => form,
+    };
+    let submitter = users::find_by_id(&mut *tx, form.submitter_id)
+        .await?
+        .ok_or_else(|| AppError::bug("a form's submitter is missing"))?;
+    let name = submitter.full_name();
+    let amount = form.fields.amount.to_string();
+    let email = email_templates::resolved(
+        &recipient(&submitter),
+        &details(&form, &submitter, &name, &amount),
+        form.resolved_at.unwrap_or_else(now),
+        &base.logo(state),
+    );
+    outbox::enqueue(&mut tx, &email, now()).await?;
+    tx.commit().await?;
+    state.notifier.outbox_changed().await;
+    Ok((form, submitter))
+}
+
+/// Why a resolve link was refused: the 422 page's reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ResolveLinkRefusal {
+    #[error("No token provided")]
+    Missing,
+    #[error("This token is invalid")]
+    Invalid,
+    #[error("This link was sent to an administrator who no longer exists")]
+    AdminGone,
+    #[error("This link was sent to a user who is no longer an administrator")]
+    NotAdmin,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveLinkError {
+    #[error("refused: {0}")]
+    Link(ResolveLinkRefusal),
+    #[error(transparent)]
+    Resolve(#[from] AppError),
+}
+
+impl From<crate::store::db::DbError> for ResolveLinkError {
+    fn from(e: crate::store::db::DbError) -> Self {
+        ResolveLinkError::Resolve(e.into())
+    }
+}
+
+/// The admin a link was sent to (if they still exist) and the form it resolves.
+async fn link_target(
+    state: &AppState,
+    token: &str,
+) -> Result<(Option<User>, FormId), ResolveLinkError> {
+    let refuse = |r| Err(ResolveLinkError::Link(r));
+    match state.links.verify_resolve(token) {
+        Ok(link) => {
+            let admin = users::find_by_id(&state.db.pool, UserId(link.admin_id)).await?;
+            Ok((admin, FormId(link.form_id)))
+        }
+        Err(LinkError::Missing) => refuse(ResolveLinkRefusal::Missing),
+        // A link e-mailed by the Flask service, on a deployment imported from it. The
+        // signature before the marker: a token that is no old link costs no query.
+        Err(LinkError::Invalid) => {
+            let Ok(link) = state.links.verify_legacy_resolve(token) else {
+                return refuse(ResolveLinkRefusal::Invalid);
+            };
+            if !flask_import::came_from_flask(&state.db.pool).await? {
+                return refuse(ResolveLinkRefusal::Invalid);
+            }
+            let admin = users::find_by_username(&state.db.pool, &link.username).await?;
+            Ok((admin, FormId(link.form_id)))
+        }
+    }
+}
+
+/// `GET /resolve?token=`: the link's admin must still exist and still be an admin; then
+/// exactly like the API.
+pub async fn resolve_from_link(
+    state: &AppState,
+    base: &LinkBase,
+    token: Option<&str>,
+) -> Result<(Form, User), ResolveLinkError> {
+    let (admin, form_id) = link_target(state, token.unwrap_or_default()).await?;
+    let admin = admin.ok_or(ResolveLinkError::Link(ResolveLinkRefusal::AdminGone))?;
+    if !admin.is_admin {
+        return Err(ResolveLinkError::Link(ResolveLinkRefusal::NotAdmin));
+    }
+    Ok(resolve(state, base, form_id).await?)
+}

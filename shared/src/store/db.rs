@@ -1,0 +1,173 @@
+//! The database: one set of portable queries over sqlx's `any` driver, MariaDB for
+//! self-hosting and AWS, an embedded SQLite file when nothing else is configured.
+
+use std::time::Duration;
+
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::migrate::Migrator;
+use sqlx::{Any, AnyConnection, AnyPool, Transaction};
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
+static MYSQL_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/mysql");
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database error: {0}")]
+    Sqlx(#[from] sqlx::Error),
+    #[error("migration error: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A stored value the domain cannot hold.
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    #[error("cannot create the data directory {path}: {source}")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+impl DbError {
+    /// True when the statement broke a unique index (a race lost to another writer).
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(self, DbError::Sqlx(sqlx::Error::Database(e)) if e.is_unique_violation())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    MySql,
+}
+
+/// The longest a statement waits for a connection (while the database is down, say).
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A pool plus the engine behind it; cheap to clone, built once per cold start.
+#[derive(Debug, Clone)]
+pub struct Db {
+    pub pool: AnyPool,
+    pub backend: Backend,
+}
+
+impl Db {
+    pub async fn connect(url: &str) -> Result<Self, DbError> {
+        install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            Backend::MySql
+        };
+        if backend == Backend::Sqlite {
+            ensure_sqlite_dir(url)?;
+        }
+        // A function instance serves one request at a time; a few connections cover
+        // the e-mail and cleanup workers, which run statements side by side.
+        let pool = AnyPoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect(url)
+            .await?;
+        Ok(Self { pool, backend })
+    }
+
+    /// Applies pending migrations (idempotent; sqlx locks against concurrent runners).
+    pub async fn migrate(&self) -> Result<(), DbError> {
+        match self.backend {
+            Backend::Sqlite => {
+                // WAL lets the function processes read while one of them writes; the
+                // setting is stored in the file, so once is enough.
+                sqlx::query("PRAGMA journal_mode=WAL")
+                    .execute(&self.pool)
+                    .await?;
+                SQLITE_MIGRATIONS.run(&self.pool).await?;
+            }
+            Backend::MySql => MYSQL_MIGRATIONS.run(&self.pool).await?,
+        }
+        Ok(())
+    }
+
+    /// Starts a transaction that will write. On SQLite it takes the write lock up front
+    /// (`BEGIN IMMEDIATE`), so two writers queue on the busy timeout instead of one of
+    /// them failing when it upgrades a read lock.
+    /// A write transaction: `BEGIN IMMEDIATE` on SQLite, so that two writers queue at the
+    /// start instead of one failing at commit.
+    pub async fn begin_write(&self) -> Result<Tx, DbError> {
+        let tx = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::MySql => self.pool.begin().await?,
+        };
+        Ok(Tx(tx))
+    }
+
+    /// `SELECT 1`, for the health check.
+    /// One connection from the pool, for a statement or two outside a transaction.
+    pub async fn acquire(&self) -> Result<sqlx::pool::PoolConnection<Any>, DbError> {
+        Ok(self.pool.acquire().await?)
+    }
+
+    pub async fn ping(&self) -> Result<(), DbError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}
+
+/// A use case's transaction: rolled back when dropped, unless committed.
+pub struct Tx(Transaction<'static, Any>);
+
+impl Tx {
+    pub async fn commit(self) -> Result<(), DbError> {
+        Ok(self.0.commit().await?)
+    }
+
+    pub async fn rollback(self) -> Result<(), DbError> {
+        Ok(self.0.rollback().await?)
+    }
+}
+
+impl std::ops::Deref for Tx {
+    type Target = AnyConnection;
+
+    fn deref(&self) -> &AnyConnection {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Tx {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        &mut self.0
+    }
+}
+
+fn ensure_sqlite_dir(url: &str) -> Result<(), DbError> {
+    let path = url
+        .trim_start_matches("sqlite:")
+        .trim_start_matches("//")
+        .split('?')
+        .next()
+        .unwrap_or_default();
+    if path.is_empty() || path == ":memory:" {
+        return Ok(());
+    }
+    if let Some(dir) = std::path::Path::new(path)
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(dir).map_err(|source| DbError::DataDir {
+            path: dir.display().to_string(),
+            source,
+        })?;
+    }
+    Ok(())
+}
+
+/// The database URL without its password, for logs.
+pub fn redacted_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &url[scheme_end + 3..at];
+            let user = credentials.split(':').next().unwrap_or_default();
+            format!("{}://{user}:***@{}", &url[..scheme_end], &url[at + 1..])
+        }
+        _ => url.to_string(),
+    }
+}

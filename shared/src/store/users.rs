@@ -1,0 +1,236 @@
+//! The users table. Usernames and e-mails are unique case-insensitively on every engine
+//! through the `*_key` columns, which hold the lower-cased value.
+
+use sqlx::{Any, AnyConnection, Executor, FromRow, Row};
+
+use crate::domain::user::{NewUser, User, UserId, key};
+use crate::store::db::DbError;
+
+/// A `users` row; [`User`] is what the rest of the crate sees.
+#[derive(sqlx::FromRow)]
+struct UserRow {
+    id: i64,
+    username: String,
+    email: String,
+    first_name: String,
+    last_name: Option<String>,
+    password_hash: Option<String>,
+    is_admin: i64,
+    registration_time: i64,
+    password_link_counter: i64,
+}
+
+impl From<UserRow> for User {
+    fn from(r: UserRow) -> Self {
+        User {
+            id: UserId(r.id),
+            username: r.username,
+            email: r.email,
+            first_name: r.first_name,
+            last_name: r.last_name,
+            password_hash: r.password_hash,
+            is_admin: r.is_admin != 0,
+            registration_time: r.registration_time,
+            password_link_counter: r.password_link_counter,
+        }
+    }
+}
+
+macro_rules! user_columns {
+    () => {
+        "id, username, email, first_name, last_name, password_hash, is_admin, \
+         registration_time, password_link_counter"
+    };
+}
+
+/// `SELECT <every user column> FROM users <rest>`, as a static string (sqlx only runs
+/// audited, static SQL).
+macro_rules! select_users {
+    ($rest:literal) => {
+        concat!("SELECT ", user_columns!(), " FROM users ", $rest)
+    };
+}
+
+pub async fn find_by_username<'c, E: Executor<'c, Database = Any>>(
+    exec: E,
+    username: &str,
+) -> Result<Option<User>, DbError> {
+    let row: Option<UserRow> = sqlx::query_as(select_users!("WHERE username_key = ?"))
+        .bind(key(username))
+        .fetch_optional(exec)
+        .await?;
+    Ok(row.map(User::from))
+}
+
+/// [`find_by_username`] for a login, and in the same round trip whether this deployment
+/// came from the Flask service (the `flask_import` marker, see `crate::store::flask_import`). The
+/// answer decides what the password check costs, unknown users included, so every login
+/// needs it: asked here it costs no query of its own, and an import made while the
+/// functions run counts from the next login on. Always one row: the probe keeps it when no
+/// user matches.
+pub async fn find_for_login<'c, E: Executor<'c, Database = Any>>(
+    exec: E,
+    username: &str,
+) -> Result<(Option<User>, bool), DbError> {
+    let row = sqlx::query(concat!(
+        "SELECT ",
+        user_columns!(),
+        ", (SELECT COUNT(*) FROM flask_import) AS imported ",
+        "FROM (SELECT 1 AS probe) AS one LEFT JOIN users ON username_key = ?"
+    ))
+    .bind(key(username))
+    .fetch_one(exec)
+    .await?;
+    let user = match row.try_get::<Option<i64>, _>("id")? {
+        Some(_) => Some(UserRow::from_row(&row)?.into()),
+        None => None,
+    };
+    Ok((user, row.try_get::<i64, _>("imported")? != 0))
+}
+
+pub async fn find_by_id<'c, E: Executor<'c, Database = Any>>(
+    exec: E,
+    id: UserId,
+) -> Result<Option<User>, DbError> {
+    let row: Option<UserRow> = sqlx::query_as(select_users!("WHERE id = ?"))
+        .bind(id.0)
+        .fetch_optional(exec)
+        .await?;
+    Ok(row.map(User::from))
+}
+
+pub async fn email_taken<'c, E: Executor<'c, Database = Any>>(
+    exec: E,
+    email: &str,
+) -> Result<bool, DbError> {
+    let found: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE email_key = ?")
+        .bind(key(email))
+        .fetch_optional(exec)
+        .await?;
+    Ok(found.is_some())
+}
+
+pub async fn admins<'c, E: Executor<'c, Database = Any>>(exec: E) -> Result<Vec<User>, DbError> {
+    let rows: Vec<UserRow> = sqlx::query_as(select_users!("WHERE is_admin = 1 ORDER BY id"))
+        .fetch_all(exec)
+        .await?;
+    Ok(rows.into_iter().map(User::from).collect())
+}
+
+/// Inserts a user; a lost race on a unique key comes back as a unique violation.
+pub async fn insert(conn: &mut AnyConnection, user: &NewUser<'_>) -> Result<UserId, DbError> {
+    let result = sqlx::query(
+        "INSERT INTO users (username, username_key, email, email_key, first_name, last_name, \
+         password_hash, is_admin, registration_time, password_link_counter) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
+    )
+    .bind(user.username)
+    .bind(key(user.username))
+    .bind(user.email)
+    .bind(key(user.email))
+    .bind(user.first_name)
+    .bind(user.last_name)
+    .bind(user.password_hash)
+    .bind(i64::from(user.is_admin))
+    .bind(user.registration_time)
+    .execute(&mut *conn)
+    .await?;
+    match result.last_insert_id() {
+        Some(id) => Ok(UserId(id)),
+        None => Ok(UserId(
+            sqlx::query_scalar("SELECT id FROM users WHERE username_key = ?")
+                .bind(key(user.username))
+                .fetch_one(&mut *conn)
+                .await?,
+        )),
+    }
+}
+
+/// Sets a new password and moves the link counter on, so every outstanding link dies.
+/// With `expected_counter`, only while the counter still has that value (a link being
+/// used): returns false when another request got there first.
+pub async fn set_password(
+    conn: &mut AnyConnection,
+    user_id: UserId,
+    password_hash: &str,
+    expected_counter: Option<i64>,
+) -> Result<bool, DbError> {
+    let result = match expected_counter {
+        Some(counter) => sqlx::query(
+            "UPDATE users SET password_hash = ?, password_link_counter = password_link_counter + 1 \
+                 WHERE id = ? AND password_link_counter = ?",
+        )
+        .bind(password_hash)
+        .bind(user_id.0)
+        .bind(counter)
+        .execute(conn)
+        .await?,
+        None => sqlx::query(
+            "UPDATE users SET password_hash = ?, password_link_counter = password_link_counter + 1 \
+                 WHERE id = ?",
+        )
+        .bind(password_hash)
+        .bind(user_id.0)
+        .execute(conn)
+        .await?,
+    };
+    Ok(result.rows_affected() == 1)
+}
+
+/// Replaces a legacy hash with an argon2id hash of the same password (first login after
+/// the import). Not a password change: the link counter stays, links stay valid. Only
+/// while the stored hash is still `old_hash`.
+pub async fn upgrade_password_hash<'c, E: Executor<'c, Database = Any>>(
+    exec: E,
+    user_id: UserId,
+    old_hash: &str,
+    new_hash: &str,
+) -> Result<(), DbError> {
+    sqlx::query("UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?")
+        .bind(new_hash)
+        .bind(user_id.0)
+        .bind(old_hash)
+        .execute(exec)
+        .await?;
+    Ok(())
+}
+
+/// Moves the link counter on (a new link supersedes every older one) and returns it.
+pub async fn next_link_counter(conn: &mut AnyConnection, user_id: UserId) -> Result<i64, DbError> {
+    sqlx::query("UPDATE users SET password_link_counter = password_link_counter + 1 WHERE id = ?")
+        .bind(user_id.0)
+        .execute(&mut *conn)
+        .await?;
+    Ok(
+        sqlx::query_scalar("SELECT password_link_counter FROM users WHERE id = ?")
+            .bind(user_id.0)
+            .fetch_one(&mut *conn)
+            .await?,
+    )
+}
+
+pub async fn set_admin<'c, E: Executor<'c, Database = Any>>(
+    exec: E,
+    user_id: UserId,
+    is_admin: bool,
+) -> Result<(), DbError> {
+    sqlx::query("UPDATE users SET is_admin = ? WHERE id = ?")
+        .bind(i64::from(is_admin))
+        .bind(user_id.0)
+        .execute(exec)
+        .await?;
+    Ok(())
+}
+
+/// Ids of the forms a user submitted, ascending.
+pub async fn form_ids<'c, E: Executor<'c, Database = Any>>(
+    exec: E,
+    user_id: UserId,
+) -> Result<Vec<i64>, DbError> {
+    Ok(
+        sqlx::query_scalar("SELECT id FROM forms WHERE submitter_id = ? ORDER BY id")
+            .bind(user_id.0)
+            .fetch_all(exec)
+            .await?,
+    )
+}

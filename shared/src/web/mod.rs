@@ -1,0 +1,9 @@
+//! The edge: Lambda wiring, request parsing into typed values, and the one mapping of
+//! every outcome to a JSON answer (`http`) or an HTML page (`pages`).
+
+pub mod auth;
+pub mod http;
+pub mod input;
+pub mod pages;
+pub mod requests;
+pub mod runtime;

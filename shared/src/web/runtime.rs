@@ -1,0 +1,163 @@
+//! Cold-start plumbing shared by every function: logging, configuration, database,
+//! migrations and the root bootstrap, then the Lambda event loop.
+
+use std::future::Future;
+
+use lambda_http::http::header::ACCEPT_ENCODING;
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Error, Request, RequestExt, Response, service_fn};
+
+use crate::store::ratelimit;
+use crate::web::http::{ApiError, compress, normalized_path};
+
+use crate::{AppState, Config, Db};
+
+/// Process-wide set-up, first thing in every `main`: the TLS crypto provider, and logs to
+/// stderr (CloudWatch in AWS), level from `RUST_LOG`, `info` by default.
+pub fn init_process() {
+    // rustls is built with both ring and aws-lc-rs in this workspace (the AWS SDK brings
+    // the latter), so it cannot pick one by itself: every TLS client here uses ring.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .without_time()
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Prints one line and exits: configuration and start-up problems are the operator's to
+/// fix, and a panic backtrace would only bury the key that needs fixing.
+pub fn exit_with(message: impl std::fmt::Display) -> ! {
+    eprintln!("{message}");
+    std::process::exit(1)
+}
+
+/// Builds the state every invocation borrows: configuration, pool, keys; and, unless
+/// `MIGRATE_ON_START=false`, the schema and the root user.
+pub async fn prepare() -> Result<AppState, String> {
+    let config = Config::load().map_err(|e| e.to_string())?;
+    let migrate = config.database.migrate_on_start;
+    connect(config, migrate).await
+}
+
+/// `prepare` with migrations and the root bootstrap forced on: the `migrate` step.
+pub async fn prepare_and_bootstrap() -> Result<AppState, String> {
+    let config = Config::load().map_err(|e| e.to_string())?;
+    connect(config, true).await
+}
+
+/// Configuration, pool and schema, without the root bootstrap: `migrate --import-flask`,
+/// whose target must still be empty when it starts (the old `root` becomes the root).
+pub async fn prepare_schema_only() -> Result<AppState, String> {
+    let config = Config::load().map_err(|e| e.to_string())?;
+    let state = connect(config, false).await?;
+    migrate_schema(&state).await?;
+    Ok(state)
+}
+
+async fn migrate_schema(state: &AppState) -> Result<(), String> {
+    state
+        .db
+        .migrate()
+        .await
+        .map_err(|e| format!("cannot migrate the database: {e}"))
+}
+
+async fn connect(config: Config, migrate: bool) -> Result<AppState, String> {
+    let db = Db::connect(config.database.url.expose())
+        .await
+        .map_err(|e| format!("cannot open the database: {e}"))?;
+    let state = AppState::new(config, db).map_err(|e| format!("REDIS_URL: {e}"))?;
+    if migrate {
+        migrate_schema(&state).await?;
+        crate::app::accounts::ensure_root(&state)
+            .await
+            .map_err(|e| format!("cannot create the root user: {e}"))?;
+    }
+    Ok(state)
+}
+
+/// `prepare`, or exit with its one line; the state lives as long as the process.
+pub async fn state_or_exit() -> &'static AppState {
+    match prepare().await {
+        Ok(state) => Box::leak(Box::new(state)),
+        Err(message) => exit_with(message),
+    }
+}
+
+/// Runs an HTTP function: `prepare` once, then serve every invocation with `handler`,
+/// rate limited first (contract: 429 comes before any other check).
+pub async fn run_http<F, Fut>(handler: F) -> Result<(), Error>
+where
+    F: Fn(&'static AppState, Request) -> Fut + Send + Sync,
+    Fut: Future<Output = Response<Body>> + Send,
+{
+    serve_http(handler, true).await
+}
+
+/// `run_http` without rate limits: for `fallback`, whose 404s, redirects and static
+/// logo are no endpoint of the API (flask-limiter did not count them either), and for
+/// `/health`, which monitors poll and which must keep answering during an attack.
+pub async fn run_http_unlimited<F, Fut>(handler: F) -> Result<(), Error>
+where
+    F: Fn(&'static AppState, Request) -> Fut + Send + Sync,
+    Fut: Future<Output = Response<Body>> + Send,
+{
+    serve_http(handler, false).await
+}
+
+async fn serve_http<F, Fut>(handler: F, rate_limited: bool) -> Result<(), Error>
+where
+    F: Fn(&'static AppState, Request) -> Fut + Send + Sync,
+    Fut: Future<Output = Response<Body>> + Send,
+{
+    init_process();
+    let state = state_or_exit().await;
+    let handler = &handler;
+    lambda_http::run(service_fn(move |req: Request| async move {
+        let accept_encoding = req.headers().get(ACCEPT_ENCODING).cloned();
+        let over = match rate_limited {
+            true => limit_exceeded(state, &req).await,
+            false => None,
+        };
+        let response = match over {
+            Some(limit) => ApiError::TooManyRequests(limit.to_string()).into_response(),
+            None => handler(state, req).await,
+        };
+        Ok::<_, Error>(compress(accept_encoding.as_ref(), response))
+    }))
+    .await
+}
+
+/// Counts the request against its client's limits on its path (any run of leading
+/// slashes counts as one path).
+async fn limit_exceeded(state: &AppState, req: &Request) -> Option<ratelimit::Limit> {
+    let forwarded_for = req
+        .headers()
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok());
+    let client = ratelimit::client_ip(
+        source_ip(req),
+        forwarded_for,
+        &state.config.limits.trusted_proxies,
+    )
+    .map_or_else(|| "unknown".to_string(), |ip| ip.to_string());
+    state
+        .rate_limit_exceeded(&client, &normalized_path(req.uri().path()))
+        .await
+        .copied()
+}
+
+/// The address that connected to API Gateway (or to the local emulator).
+fn source_ip(req: &Request) -> Option<std::net::IpAddr> {
+    let ip = match req.request_context_ref()? {
+        RequestContext::ApiGatewayV2(context) => context.http.source_ip.as_deref(),
+        RequestContext::ApiGatewayV1(context) => context.identity.source_ip.as_deref(),
+        _ => None,
+    }?;
+    ip.parse().ok()
+}
