@@ -1,10 +1,8 @@
 //! `/reset-password`: the handler is `reset_password::handle` (src/lib.rs).
 
 use lambda_http::Error;
-use shared::domain::passwords;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    passwords::warm_up();
     shared::web::runtime::run_http(reset_password::handle).await
 }

@@ -1,11 +1,11 @@
 //! Password hashing: argon2id with the crate's defaults (OWASP: 19 MiB, t=2, p=1), always
 //! off the async executor, at most once per request.
 
-use std::sync::OnceLock;
+use std::sync::Mutex;
 
-use argon2::Argon2;
-use argon2::password_hash::phc::PasswordHash;
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use argon2::password_hash::PasswordHasher;
+use argon2::password_hash::phc::{Output, PasswordHash};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 
 use crate::domain::legacy::{Pbkdf2Hash, dummy_pbkdf2, is_pbkdf2_sha256};
 
@@ -62,14 +62,10 @@ pub async fn verify_login(
         }
         let (candidate, real) = match stored {
             Some(hash) => (hash, true),
-            None => (dummy_hash().to_string(), false),
+            None => (DUMMY_HASH.to_string(), false),
         };
-        let matches = match PasswordHash::new(&candidate) {
-            Ok(parsed) => Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok(),
-            Err(_) => false,
-        };
+        let matches = PasswordHash::new(&candidate)
+            .is_ok_and(|parsed| verify_argon2(password.as_bytes(), &parsed));
         if legacy {
             dummy_pbkdf2(&password);
         }
@@ -81,20 +77,59 @@ pub async fn verify_login(
     .await?
 }
 
-/// A hash of a random password at the current parameters, computed once per process.
-fn dummy_hash() -> &'static str {
-    static DUMMY: OnceLock<String> = OnceLock::new();
-    DUMMY.get_or_init(|| {
-        hash_blocking(&crate::domain::jwt::random_id())
-            .expect("hashing a random password cannot fail")
-    })
+/// Argon2's working memory (19 MiB at the default parameters), kept for the next login
+/// of the process. The crate allocates it anew for every hash, and the freed blocks,
+/// split by small allocations in between, left `auth-login` at ~250 MiB after a minute
+/// of logins; kept, it is allocated once and nothing faults it in again.
+static WORKING_MEMORY: Mutex<Vec<Block>> = Mutex::new(Vec::new());
+
+/// Runs `hash` on `blocks` blocks of the kept memory, or of its own when another hash
+/// holds it (two at once in one process: tests, or a runtime serving concurrently).
+fn with_working_memory<T>(blocks: usize, hash: impl FnOnce(&mut [Block]) -> T) -> T {
+    match WORKING_MEMORY.try_lock() {
+        Ok(mut kept) => {
+            if kept.len() != blocks {
+                *kept = vec![Block::default(); blocks];
+            }
+            hash(&mut kept)
+        }
+        Err(_) => hash(&mut vec![Block::default(); blocks]),
+    }
 }
 
-/// Warms the dummy hash at cold start so the first unknown-user login costs what a known
-/// user's does.
-pub fn warm_up() {
-    let _ = dummy_hash();
+/// What the crate's verifier does (the same algorithm, version, parameters and salt as
+/// the stored hash, compared in constant time), on the kept working memory.
+fn verify_argon2(password: &[u8], stored: &PasswordHash) -> bool {
+    let (Some(salt), Some(expected)) = (&stored.salt, &stored.hash) else {
+        return false;
+    };
+    let (Ok(params), Ok(algorithm)) = (
+        Params::try_from(stored),
+        Algorithm::try_from(stored.algorithm.as_str()),
+    ) else {
+        return false;
+    };
+    let Ok(version) = stored
+        .version
+        .map_or(Ok(Version::default()), Version::try_from)
+    else {
+        return false;
+    };
+    let argon2 = Argon2::new(algorithm, version, params.clone());
+    let mut computed = vec![0u8; expected.len()];
+    let hashed = with_working_memory(params.block_count(), |memory| {
+        argon2.hash_password_into_with_memory(password, salt.as_ref(), &mut computed, memory)
+    });
+    // `Output`'s equality is constant-time.
+    hashed.is_ok() && Output::new(&computed).is_ok_and(|computed| computed == *expected)
 }
+
+/// A hash of a random password nobody kept, at the current parameters: what logins of
+/// unknown users are checked against, so that they cost what a known user's does. A
+/// constant rather than a hash made at cold start (which took ~50 ms of every
+/// `auth-login` and `reset-password` start); a test keeps its parameters equal to the
+/// hasher's.
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$j/tOzLXzdDOXXwTWrhVhJw$hxyzr2VBSvn16ckYyyq/ELT/wa19NukNargfA0yA7D8";
 
 #[cfg(test)]
 mod tests {
@@ -103,6 +138,42 @@ mod tests {
     /// [`verify_login`] on a deployment that never came from the Flask service.
     async fn verify(password: String, stored: Option<String>) -> Result<bool, PasswordError> {
         Ok(verify_login(password, stored, false).await?.matches)
+    }
+
+    #[test]
+    fn verifying_on_kept_memory_agrees_with_the_crates_verifier() {
+        use argon2::password_hash::{CustomizedPasswordHasher, PasswordVerifier};
+        let cheaper = Params::new(4096, 1, 1, None).unwrap();
+        let stored = [
+            hash_blocking("right").unwrap(),
+            Argon2::default()
+                .hash_password_customized(b"right", b"saltsaltsalt", Some("argon2i"), None, cheaper)
+                .unwrap()
+                .to_string(),
+        ];
+        for phc in &stored {
+            let parsed = PasswordHash::new(phc).unwrap();
+            for candidate in ["right", "wrong", ""] {
+                let ours = verify_argon2(candidate.as_bytes(), &parsed);
+                let crate_says = Argon2::default()
+                    .verify_password(candidate.as_bytes(), &parsed)
+                    .is_ok();
+                assert_eq!(ours, crate_says, "{phc} {candidate:?}");
+                assert_eq!(ours, candidate == "right");
+            }
+        }
+        // Another hash holding the kept memory: the second gets its own, same answer.
+        let parsed = PasswordHash::new(&stored[0]).unwrap();
+        let _held = WORKING_MEMORY.lock().unwrap();
+        assert!(verify_argon2(b"right", &parsed));
+    }
+
+    #[tokio::test]
+    async fn the_dummy_hash_has_the_hashers_parameters() {
+        let fresh = hash("any".into()).await.unwrap();
+        let parameters = |phc: &str| phc.rsplitn(3, '$').nth(2).unwrap().to_string();
+        assert_eq!(parameters(DUMMY_HASH), parameters(&fresh));
+        assert!(PasswordHash::new(DUMMY_HASH).is_ok());
     }
 
     #[tokio::test]
