@@ -4,7 +4,7 @@
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use crate::domain::amount::{AmountError, Cents};
+use crate::domain::amount::Cents;
 use crate::domain::form::{FormFields, FormId, FormPatch, MAX_TIME, PaymentMethod};
 use crate::domain::user::{
     AccessChange, AddressError, Credentials, EmailAddress, MAX_PASSWORD_CHARS, NewPassword,
@@ -211,7 +211,7 @@ fn amount(
     };
     match Cents::parse(&text) {
         Ok(cents) => Some(cents),
-        Err(e @ (AmountError::NotANumber | AmountError::TooLarge)) => {
+        Err(e) => {
             input.fail("amount", Cents::error_message(e));
             None
         }
