@@ -8,6 +8,7 @@
 #   make validate  template.yaml (cfn-lint, sam validate), docker-compose.yml, the nginx template
 #   make e2e    HTTPS through nginx to the functions, MariaDB, Redis; Chromium on the password page
 #   make bench  sizes, cold starts, warm latency/throughput (release, MariaDB; README.md)
+#   make bench-quick  the same rows at reduced durations and sizes (under 2 minutes after the build)
 #
 # Configuration comes from the environment and an optional .env (the environment wins);
 # the binaries read both themselves, this Makefile only passes the environment through.
@@ -39,10 +40,10 @@ AWS_DEPS := aws-sam-cli==1.170.0 cfn-lint==1.58.0
 # .gitignore (which lists /data); .cargolambdaignore is belt and braces for checkouts
 # without the .gitignore and is picked up from the repository root.
 
-.PHONY: help run serve watch test lint build venv system-packages toolchain bench e2e validate
+.PHONY: help run serve watch test lint build venv system-packages toolchain bench bench-quick e2e validate
 # Prerequisites run in the order listed (system packages before the venv, lint first).
 .NOTPARALLEL:
-.SILENT: help venv toolchain run serve watch system-packages bench validate
+.SILENT: help venv toolchain run serve watch system-packages bench bench-quick validate
 
 help:
 	@echo "make run   - build, migrate and serve on http://127.0.0.1:$(PORT) (PORT=... to change)"
@@ -234,4 +235,20 @@ bench: system-packages venv
 	fi
 	echo "==> cargo build --release --workspace --bins --examples"
 	cargo build --release --workspace --bins --examples
+	echo "==> python -m local.bench under local/harness.py, writing $${BENCH_OUT:-target/bench}/"
 	CARGO_LAMBDA=$(VENV)/bin/cargo-lambda $(VENV)/bin/python local/harness.py -- $(VENV)/bin/python -m local.bench
+
+# The same run (build included, every section, the same rows and goal rows) at reduced
+# durations and sizes: a regression guard of under 2 minutes after the build. It writes to
+# target/bench-quick/, never over the full run's target/bench/, and exits 0 whatever the goal
+# rows say (they say met / missed). The settings reach `bench`'s recipe as exported
+# target-specific variables.
+bench-quick: export BENCH_OUT := target/bench-quick
+bench-quick: export BENCH_WRK_SECONDS := 1
+bench-quick: export BENCH_WRK_RUNS := 1
+bench-quick: export BENCH_WRK_WARMUP := 0
+bench-quick: export BENCH_WRK_LOGIN_SECONDS := 1
+bench-quick: export BENCH_COLD_RUNS := 3
+bench-quick: export BENCH_EMAILS := 500
+bench-quick: export BENCH_ALONE_SAMPLES := 500
+bench-quick: bench

@@ -26,7 +26,7 @@ One job a module:
   login_timing  section d: unknown user vs wrong password
   email_drain   section f: queued e-mails drained through `email` to the SMTP sink
   argon2        section g: the argon2 example
-  table         the table: rows per section, aligned as Markdown
+  table         the table: rows per section, then the goal rows (met / missed), aligned as Markdown
   notes         the notes under the table
 
 Importing the package puts tests/ (conftest.py's process and database helpers,

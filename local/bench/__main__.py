@@ -38,8 +38,12 @@ and time. Sections:
 Everything runs the production code path: FLASK_ENV=production with Redis, so every
 rate-limited request pays its Redis check; RATELIMIT_DEFAULT=1000000/second refuses none.
 
+After g, the goal rows (section `goal`, issue 13): each goal's figure from the sections above
+beside its target (config.py: the old service's figures), met / missed / not measured.
+
 Prints progress on stderr, then ONE table on stdout; writes target/bench/bench.txt (the
-table) and target/bench/bench.json (the table and every raw figure). Uses the project
+table) and target/bench/bench.json (the table and every raw figure), or the same under
+BENCH_OUT (`make bench-quick`: target/bench-quick). Uses the project
 venv's packages (requests, pymysql, aiosmtpd, cargo-lambda for the comparison rows) and the
 standard library. This module runs the sections in order; local/bench/__init__.py lists
 the modules that do the work.

@@ -9,7 +9,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent.parent
 
 RELEASE = ROOT / "target" / "release"
-OUT_DIR = ROOT / "target" / "bench"
+# Where the table, bench.json and the logs go: BENCH_OUT (relative to the repository root),
+# target/bench by default; `make bench-quick` uses target/bench-quick, not to overwrite a full run.
+OUT_DIR = ROOT / (os.environ.get("BENCH_OUT", "").strip() or "target/bench")
 EMULATOR_BINARY = RELEASE / "lambda-emulator"
 NGINX_TEMPLATE = ROOT / "local" / "nginx" / "briefthreat.conf.template"
 # cargo-lambda's emulator: only for the comparison rows of the floor (`make bench` passes
@@ -24,7 +26,7 @@ def env_number(key: str, default: float) -> float:
 
 # 8 rows x 2 connection counts x (emulator, nginx): keep the whole run near 10 minutes.
 WRK_SECONDS = int(env_number("BENCH_WRK_SECONDS", 3))
-WRK_WARMUP = int(env_number("BENCH_WRK_WARMUP", 1))
+WRK_WARMUP = int(env_number("BENCH_WRK_WARMUP", 1))  # 0: no wrk warm-up run (one checked request still)
 WRK_RUNS = int(env_number("BENCH_WRK_RUNS", 3))
 WRK_LOGIN_SECONDS = int(env_number("BENCH_WRK_LOGIN_SECONDS", 2))  # argon2-bound: fewer
 # Instances per HTTP function; unset: the emulator's default (what `make serve` and compose run).
@@ -68,3 +70,24 @@ RATELIMIT = "1000000/second"  # every request is counted in Redis, none refused
 NOT_LAMBDAS = {"migrate", "lambda-emulator"}  # a command-line step, the self-hosted runtime
 EVENT_FUNCTIONS = {"email", "cleanup"}  # invoked with `{}`, not over HTTP
 UNLIMITED_ROWS = {"floor", "health"}  # no rate limit: the do-nothing function, /health
+
+# The goal rows (issue 13): the old Flask service's figures, the targets derived from them below;
+# measured side by side on a 2-vCPU machine of this kind, issue 13
+OLD_WHOAMI_C16_RPS = 264
+OLD_WHOAMI_C16_P99_MS = 133.0
+OLD_LIST100_C16_RPS = 188
+OLD_LOGIN_C16_RPS = 32
+OLD_LOGIN_C16_P99_MS = 1080.0
+GOAL_WHOAMI_RPS = 10 * OLD_WHOAMI_C16_RPS  # 2,640
+GOAL_WHOAMI_P99_MS = OLD_WHOAMI_C16_P99_MS / 10  # 13.3 ms
+GOAL_LIST100_RPS = 10 * OLD_LIST100_C16_RPS  # 1,880
+GOAL_LIST100_P99_MS = 13.4
+GOAL_LOGIN_RPS = 1.5 * OLD_LOGIN_C16_RPS  # 48
+GOAL_LOGIN_P99_MS = OLD_LOGIN_C16_P99_MS / 2  # 540 ms
+GOAL_COLD_START_MS = 20.0  # every function's median
+GOAL_TREE_RSS_MIB = 110.0  # the whole self-hosted tree after the loads
+GOAL_AUTH_LOGIN_RSS_MIB = 40.0  # auth-login's largest process after the loads
+GOAL_HTTP_BINARY_MIB = 5.0  # every HTTP function's stripped binary
+GOAL_EMAIL_BINARY_MIB = 8.0
+GOAL_LIST10000_C1_P50_MS = 30.0
+GOAL_LIST_GROWTH = 10.0  # 10,000 forms ÷ 100 forms, section e

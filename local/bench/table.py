@@ -3,7 +3,8 @@ the rows aligned as a Markdown table."""
 
 from __future__ import annotations
 
-from .config import LIST_GET_TIMEOUT, LIST_SAMPLES
+from . import config as goal
+from .config import EVENT_FUNCTIONS, LIST_GET_TIMEOUT, LIST_SAMPLES
 from .figures import fmt_bytes, fmt_ms, fmt_rate, fmt_ratio, mib
 
 HEADER = ["§", "measurement", "req/s", "p50 / median", "p99", "÷ floor", "other figures"]
@@ -174,6 +175,102 @@ def argon2_rows(r: dict) -> list[list[str]]:
              f"p90 {fmt_ms(g['p90_ms'])}; {g['params']}; n={g['n']} after {g['warm_ups']} warm-ups"]]
 
 
+def verdict(value, target: float, at_most: bool) -> str:
+    if value is None:
+        return "not measured"
+    return "met" if (value <= target if at_most else value >= target) else "missed"
+
+
+def overall(*verdicts: str) -> str:
+    if "not measured" in verdicts:
+        return "not measured"
+    return "met" if all(v == "met" for v in verdicts) else "missed"
+
+
+def warm_figures(r: dict, key: str, connections: int) -> dict | None:
+    """The direct (emulator, not nginx) row of `key` at `connections`, if the run has it."""
+    return next((w for w in r.get("warm") or [] if w["key"] == key and w["via"] == "emulator"
+                 and w["connections"] == connections), None)
+
+
+def goal_rows(r: dict) -> list[list[str]]:
+    """Issue 13's goals, against config.py's figures of the old service: the measured figure,
+    the target beside it, met / missed ("not measured" when the run lacks the figure)."""
+    rows = []
+
+    def warm_goal(key: str, label: str, rps_min: float, p99_max: float, old: str, no_errors: bool = False):
+        w = warm_figures(r, key, 16)
+        rps, p99 = (w["rps"], w["p99_ms"]) if w else (None, None)
+        checks = [verdict(rps, rps_min, False), verdict(p99, p99_max, True)]
+        target = f"target req/s ≥ {fmt_rate(rps_min)}, p99 ≤ {fmt_ms(p99_max)}"
+        if no_errors:
+            errors = (w["timeouts"] + w["socket_errors"] + w["non_2xx"]) if w else None
+            checks.append("not measured" if errors is None else "met" if errors == 0 else "missed")
+            target += f", 0 errors (got {'-' if errors is None else errors})"
+        rows.append(["goal", f"{label} c16", fmt_rate(rps), "", fmt_ms(p99), "",
+                     f"{overall(*checks)}: {target} ({old}); req/s {checks[0]}, p99 {checks[1]}"
+                     + (f", errors {checks[2]}" if no_errors else "")])
+
+    warm_goal("whoami", "GET /api/v1/auth/login (whoami, root)", goal.GOAL_WHOAMI_RPS, goal.GOAL_WHOAMI_P99_MS,
+              f"old service {goal.OLD_WHOAMI_C16_RPS} req/s × 10, p99 {fmt_ms(goal.OLD_WHOAMI_C16_P99_MS)} ÷ 10")
+    warm_goal("list100", "GET /api/v1/form (100 forms)", goal.GOAL_LIST100_RPS, goal.GOAL_LIST100_P99_MS,
+              f"old service {goal.OLD_LIST100_C16_RPS} req/s × 10", no_errors=True)
+    warm_goal("login_post", "POST /api/v1/auth/login (200)", goal.GOAL_LOGIN_RPS, goal.GOAL_LOGIN_P99_MS,
+              f"old service {goal.OLD_LOGIN_C16_RPS} req/s × 1.5, p99 {fmt_ms(goal.OLD_LOGIN_C16_P99_MS)} ÷ 2")
+
+    colds = r.get("cold_starts") or []
+    worst = max(colds, key=lambda c: c["median_ms"]) if colds else None
+    rows.append(["goal", "cold start, every function (worst median)", "",
+                 fmt_ms(worst["median_ms"]) if worst else "-", "", "",
+                 f"{verdict(worst and worst['median_ms'], goal.GOAL_COLD_START_MS, True)}: target ≤ "
+                 f"{fmt_ms(goal.GOAL_COLD_START_MS)}" + (f"; worst: {worst['function']} of {len(colds)}" if worst else "")])
+
+    d = r.get("login_timing")
+    ratio = d["ratio_wrong_over_unknown"] if d else None
+    within = None if d is None else "met" if d["within_10_percent"] else "missed"  # section d's verdict
+    rows.append(["goal", "login timing, wrong password ÷ unknown user", "", "", "", "",
+                 f"{within or 'not measured'}: target within 10% (0.90–1.10)"
+                 + (f"; ratio {ratio:.3f} (section d)" if d else "")])
+
+    loaded = (r.get("memory") or {}).get("after_loads")
+    tree = loaded["rss_kib"] / 1024 if loaded else None
+    rows.append(["goal", "RSS whole self-hosted tree after the loads", "", "", "", "",
+                 f"{verdict(tree, goal.GOAL_TREE_RSS_MIB, True)}: {mib(loaded['rss_kib']) if loaded else '-'}, "
+                 f"target ≤ {goal.GOAL_TREE_RSS_MIB:.0f} MiB (sum of VmRSS)"])
+    login = (loaded or {}).get("by_name", {}).get("auth-login")
+    login_mib = login["max_rss_kib"] / 1024 if login else None
+    rows.append(["goal", "RSS auth-login after the loads (largest process)", "", "", "", "",
+                 f"{verdict(login_mib, goal.GOAL_AUTH_LOGIN_RSS_MIB, True)}: "
+                 f"{mib(login['max_rss_kib']) if login else '-'}, target ≤ {goal.GOAL_AUTH_LOGIN_RSS_MIB:.0f} MiB"])
+
+    sizes = r.get("sizes") or []
+    http = [s for s in sizes if s["lambda"] and s["function"] not in EVENT_FUNCTIONS]
+    big = max(http, key=lambda s: s["binary_bytes"]) if http else None
+    rows.append(["goal", "size, every HTTP function (worst binary)", "", "", "", "",
+                 f"{verdict(big and big['binary_bytes'] / 1024 / 1024, goal.GOAL_HTTP_BINARY_MIB, True)}: "
+                 + (f"{big['function']} {fmt_bytes(big['binary_bytes'])} (stripped) of {len(http)}, " if big else "")
+                 + f"target ≤ {goal.GOAL_HTTP_BINARY_MIB:.0f} MiB"])
+    email = next((s for s in sizes if s["function"] == "email"), None)
+    rows.append(["goal", "size email", "", "", "", "",
+                 f"{verdict(email and email['binary_bytes'] / 1024 / 1024, goal.GOAL_EMAIL_BINARY_MIB, True)}: "
+                 + (f"{fmt_bytes(email['binary_bytes'])} (stripped), " if email else "")
+                 + f"target ≤ {goal.GOAL_EMAIL_BINARY_MIB:.0f} MiB"])
+
+    w = warm_figures(r, "list10000", 1)
+    p50 = w["p50_ms"] if w else None
+    rows.append(["goal", "GET /api/v1/form (10,000 forms) c1", "", fmt_ms(p50), "", "",
+                 f"{verdict(p50, goal.GOAL_LIST10000_C1_P50_MS, True)}: target p50 ≤ "
+                 f"{fmt_ms(goal.GOAL_LIST10000_C1_P50_MS)}"])
+    e = r.get("list_growth") or {}
+    sizes_e = [x["forms"] for x in e.get("sizes", [])]
+    growth = e.get("ratio") if sizes_e[:1] == [100] and sizes_e[-1:] == [10_000] else None
+    rows.append(["goal", "list growth 10,000 ÷ 100 forms", "", "", "", "",
+                 f"{verdict(growth, goal.GOAL_LIST_GROWTH, True)}: "
+                 + (f"ratio {growth:.1f}× (section e), " if growth is not None else "")
+                 + f"target ≤ {goal.GOAL_LIST_GROWTH:.0f}×"])
+    return rows
+
+
 def markdown(header: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(header[i]), *(len(row[i]) for row in rows)) for i in range(len(header))]
 
@@ -187,5 +284,5 @@ def markdown(header: list[str], rows: list[list[str]]) -> str:
 
 def build_table(r: dict) -> str:
     rows = [*size_rows(r), *cold_rows(r), *warm_rows(r), *memory_rows(r), *error_rows(r), *login_rows(r),
-            *list_rows(r), *email_rows(r), *argon2_rows(r)]
+            *list_rows(r), *email_rows(r), *argon2_rows(r), *goal_rows(r)]
     return markdown(HEADER, rows)

@@ -27,6 +27,8 @@ def warm_up(fronts: list[dict], label: str, connections: int, method: str, path:
     for front in fronts:
         checked_request(method, front["base"] + path, expect, headers=headers, data=body,
                         timeout=LIST_GET_TIMEOUT, verify=front["verify"])
+        if not WRK_WARMUP:
+            continue
         run = wrk(front["base"] + path, connections, WRK_WARMUP, script)
         if run["timeouts"] or run["socket_errors"] or run["non_2xx"]:
             anomaly(f"{label} c{connections} via {front['name']}, wrk warm-up: timeouts {run['timeouts']}, "
