@@ -7,7 +7,7 @@ use shared::app::accounts;
 use shared::domain::email_templates::RenderedEmail;
 use shared::domain::user::{NewUser, User};
 use shared::store::db::Backend;
-use shared::store::{outbox, users};
+use shared::store::{outbox, revoked, users};
 use shared::{AppState, Config, Db};
 
 /// Each test gets its own database: a temp SQLite file, or a fresh MariaDB database.
@@ -342,6 +342,41 @@ async fn a_login_lookup_also_tells_whether_the_deployment_was_imported() {
         assert_eq!(
             users::find_for_login(&db.pool, "nobody").await.unwrap(),
             (None, true)
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_token_lookup_also_tells_whether_the_token_was_revoked() {
+    on_both_engines("token", |state| async move {
+        let db = &state.db;
+        let mut conn = db.pool.acquire().await.unwrap();
+        let id = users::insert(&mut conn, &new_user("Amy", "amy@example.test"))
+            .await
+            .unwrap();
+        let amy = users::find_by_id(&db.pool, id).await.unwrap();
+        assert!(amy.is_some());
+        assert_eq!(
+            users::find_for_token(&db.pool, "AMY", "jti-1").await.unwrap(),
+            (amy.clone(), false)
+        );
+        revoked::revoke(&db.pool, "jti-1", i64::MAX).await.unwrap();
+        assert_eq!(
+            users::find_for_token(&db.pool, "amy", "jti-1").await.unwrap(),
+            (amy.clone(), true)
+        );
+        assert_eq!(
+            users::find_for_token(&db.pool, "amy", "jti-2").await.unwrap(),
+            (amy, false)
+        );
+        assert_eq!(
+            users::find_for_token(&db.pool, "nobody", "jti-1").await.unwrap(),
+            (None, true)
+        );
+        assert_eq!(
+            users::find_for_token(&db.pool, "nobody", "jti-3").await.unwrap(),
+            (None, false)
         );
     })
     .await;

@@ -5,7 +5,7 @@ use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt, RequestPayloadExt, Response};
 use serde::Deserialize;
 use shared::AppState;
-use shared::app::password_links::{self, PasswordPageError};
+use shared::app::password_links::{self, PasswordSet};
 use shared::web::pages::{self, PasswordPageKind};
 
 #[derive(Debug, Default, Deserialize)]
@@ -30,31 +30,29 @@ pub async fn handle(state: &AppState, req: Request) -> Response<Body> {
                     None,
                     StatusCode::OK,
                 ),
-                Err(e) => refusal_page(e),
+                Err(e) => pages::password_link_error_page(e),
             }
         }
         Method::POST => {
             let form: PasswordForm = req.payload().ok().flatten().unwrap_or_default();
             let token = form.token.filter(|t| !t.is_empty()).or(query_token);
-            match password_links::set_password_with_link(state, token.as_deref(), form.password)
-                .await
-            {
-                Ok(first_password) => pages::password_saved_page(first_password),
-                Err(PasswordPageError::BadPassword(message)) => {
-                    // The link stays usable: show the form again with the reason.
-                    let has_password =
-                        match password_links::check_password_link(state, token.as_deref()).await {
-                            Ok((user, _)) => user.has_password(),
-                            Err(e) => return refusal_page(e),
-                        };
-                    pages::password_form_page(
-                        page_kind(has_password),
-                        token.as_deref().unwrap_or_default(),
-                        Some(&message),
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                    )
+            let outcome =
+                password_links::set_password_with_link(state, token.as_deref(), form.password);
+            match outcome.await {
+                Ok(PasswordSet::Saved { first_password }) => {
+                    pages::password_saved_page(first_password)
                 }
-                Err(e) => refusal_page(e),
+                // The link stays usable: show the form again with the reason.
+                Ok(PasswordSet::Refused {
+                    message,
+                    has_password,
+                }) => pages::password_form_page(
+                    page_kind(has_password),
+                    token.as_deref().unwrap_or_default(),
+                    Some(&message),
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                ),
+                Err(e) => pages::password_link_error_page(e),
             }
         }
         _ => pages::method_not_allowed_page(),
@@ -67,8 +65,4 @@ fn page_kind(has_password: bool) -> PasswordPageKind {
     } else {
         PasswordPageKind::Set
     }
-}
-
-fn refusal_page(error: PasswordPageError) -> Response<Body> {
-    pages::password_link_error_page(error)
 }

@@ -32,12 +32,12 @@ pub async fn authenticate(
         Some(kind) => state.jwt.verify(token, kind, now)?,
         None => state.jwt.verify_any(token, now)?,
     };
-    if revoked::is_revoked(&state.db.pool, &claims.jti).await? {
+    let (user, revoked) =
+        users::find_for_token(&state.db.pool, &claims.identity, &claims.jti).await?;
+    if revoked {
         return Err(Refusal::TokenRevoked.into());
     }
-    let user = users::find_by_username(&state.db.pool, &claims.identity)
-        .await?
-        .ok_or_else(|| Refusal::TokenUserGone(claims.identity.clone()))?;
+    let user = user.ok_or_else(|| Refusal::TokenUserGone(claims.identity.clone()))?;
     Ok(Caller { claims, user })
 }
 

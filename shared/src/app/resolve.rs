@@ -9,8 +9,9 @@ use crate::domain::email_templates;
 use crate::domain::form::{Form, FormId};
 use crate::domain::links::LinkError;
 use crate::domain::now;
-use crate::domain::refusal::Refusal;
+use crate::domain::refusal::{LinkRefusal, Refusal};
 use crate::domain::user::{User, UserId};
+use crate::store::db::DbError;
 use crate::store::{flask_import, forms, outbox, users};
 
 /// Marks a form resolved with a conditional update (two concurrent resolves: one wins),
@@ -45,29 +46,16 @@ pub async fn resolve(
     Ok((form, submitter))
 }
 
-/// Why a resolve link was refused: the 422 page's reason.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ResolveLinkRefusal {
-    #[error("No token provided")]
-    Missing,
-    #[error("This token is invalid")]
-    Invalid,
-    #[error("This link was sent to an administrator who no longer exists")]
-    AdminGone,
-    #[error("This link was sent to a user who is no longer an administrator")]
-    NotAdmin,
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum ResolveLinkError {
     #[error("refused: {0}")]
-    Link(ResolveLinkRefusal),
+    Link(#[from] LinkRefusal),
     #[error(transparent)]
     Resolve(#[from] AppError),
 }
 
-impl From<crate::store::db::DbError> for ResolveLinkError {
-    fn from(e: crate::store::db::DbError) -> Self {
+impl From<DbError> for ResolveLinkError {
+    fn from(e: DbError) -> Self {
         ResolveLinkError::Resolve(e.into())
     }
 }
@@ -77,21 +65,20 @@ async fn link_target(
     state: &AppState,
     token: &str,
 ) -> Result<(Option<User>, FormId), ResolveLinkError> {
-    let refuse = |r| Err(ResolveLinkError::Link(r));
     match state.links.verify_resolve(token) {
         Ok(link) => {
             let admin = users::find_by_id(&state.db.pool, UserId(link.admin_id)).await?;
             Ok((admin, FormId(link.form_id)))
         }
-        Err(LinkError::Missing) => refuse(ResolveLinkRefusal::Missing),
+        Err(LinkError::Missing) => Err(LinkRefusal::Missing.into()),
         // A link e-mailed by the Flask service, on a deployment imported from it. The
         // signature before the marker: a token that is no old link costs no query.
         Err(LinkError::Invalid) => {
             let Ok(link) = state.links.verify_legacy_resolve(token) else {
-                return refuse(ResolveLinkRefusal::Invalid);
+                return Err(LinkRefusal::Invalid.into());
             };
             if !flask_import::came_from_flask(&state.db.pool).await? {
-                return refuse(ResolveLinkRefusal::Invalid);
+                return Err(LinkRefusal::Invalid.into());
             }
             let admin = users::find_by_username(&state.db.pool, &link.username).await?;
             Ok((admin, FormId(link.form_id)))
@@ -107,9 +94,9 @@ pub async fn resolve_from_link(
     token: Option<&str>,
 ) -> Result<(Form, User), ResolveLinkError> {
     let (admin, form_id) = link_target(state, token.unwrap_or_default()).await?;
-    let admin = admin.ok_or(ResolveLinkError::Link(ResolveLinkRefusal::AdminGone))?;
+    let admin = admin.ok_or(LinkRefusal::AdminGone)?;
     if !admin.is_admin {
-        return Err(ResolveLinkError::Link(ResolveLinkRefusal::NotAdmin));
+        return Err(LinkRefusal::NotAdmin.into());
     }
     Ok(resolve(state, base, form_id).await?)
 }

@@ -60,3 +60,20 @@ pub enum Refusal {
     #[error("You must have either submitted form {0} or be an admin to {verb} it", verb = .1.verb())]
     NotYours(FormId, Change),
 }
+
+/// Why an e-mailed link (password or resolve) was refused: the 422 page's reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum LinkRefusal {
+    #[error("No token provided")]
+    Missing,
+    #[error("This token is invalid")]
+    Invalid,
+    #[error("This token has already been used")]
+    Used,
+    #[error("This token has expired")]
+    Expired,
+    #[error("This link was sent to an administrator who no longer exists")]
+    AdminGone,
+    #[error("This link was sent to a user who is no longer an administrator")]
+    NotAdmin,
+}

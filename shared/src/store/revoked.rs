@@ -4,17 +4,6 @@ use sqlx::{Any, Executor};
 
 use crate::store::db::DbError;
 
-pub async fn is_revoked<'c, E: Executor<'c, Database = Any>>(
-    exec: E,
-    jti: &str,
-) -> Result<bool, DbError> {
-    let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM revoked_tokens WHERE jti = ?")
-        .bind(jti)
-        .fetch_optional(exec)
-        .await?;
-    Ok(found.is_some())
-}
-
 /// Revokes `jti` until `expires_at`; revoking it twice is not an error.
 pub async fn revoke<'c, E: Executor<'c, Database = Any>>(
     exec: E,

@@ -86,11 +86,10 @@ pub fn resolve_link_error_page(error: ResolveLinkError) -> Response<Body> {
     resolve_error_page(StatusCode::BAD_REQUEST, &message)
 }
 
-/// The page for a password link that cannot be used (or a password the page refused).
+/// The page for a password link that cannot be used.
 pub fn password_link_error_page(error: PasswordPageError) -> Response<Body> {
     match error {
         PasswordPageError::Refused(reason) => invalid_data_page(&reason.to_string()),
-        PasswordPageError::BadPassword(message) => invalid_data_page(&message),
         PasswordPageError::Internal(e) => internal_error_page(&e),
     }
 }
