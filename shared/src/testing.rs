@@ -25,14 +25,25 @@
 //!   [`TestApp::with_vars`] adds or overrides keys (a blank value unsets a default, e.g.
 //!   `("ROOT_PASSWORD", "")`). It derefs to `AppState`, so `handle(&app, req)` works.
 //!   Users, tokens, the outbox and forms go through shared's own functions
-//!   (`users::insert`, `passwords::hash`, `JwtKeys::issue`, `outbox::claim_due`,
-//!   `forms::create`), never through raw SQL.
+//!   (`users::insert`, `users::set_admin`, `passwords::hash`, `JwtKeys::issue`,
+//!   `outbox::pending`, `forms::create`, ...), never through raw SQL.
 //! - [`Event`]: an API Gateway HTTP API (payload 2.0) event template, as the project's
 //!   emulator (`local/lambda-emulator/src/apigw.rs`) sends it, with `{{name}}` placeholders
 //!   filled by [`Event::with`], turned into a `lambda_http::Request` by
 //!   `lambda_http::request::from_str`, exactly as the runtime does with a real event.
-//! - Response helpers: [`body_text`], [`body_json`], [`assert_json`], [`assert_message`],
-//!   [`assert_no_content`], [`first_link`].
+//! - The refusals every endpoint shares, as tables to run against a handler:
+//!   [`no_input_events`] (contract section 1: no body, before authentication),
+//!   [`header_refusals`] and [`TestApp::token_refusals`] (section 2, both:
+//!   [`TestApp::authentication_refusals`]), each case a [`TokenRefusal`]; run through a
+//!   handler by [`assert_body_required`] and [`assert_refusals`]. The contract's texts:
+//!   [`messages`].
+//! - Response helpers: [`body_text`], [`body_json`], [`sorted_keys`], [`assert_json`],
+//!   [`assert_message`], [`assert_no_content`]; HTML pages (section 5): [`assert_page`],
+//!   [`assert_invalid_page`], [`assert_method_not_allowed_page`],
+//!   [`assert_server_error_page`], [`paragraphs_of`].
+//! - E-mails (section 6): [`TestApp::outbox`], [`TestApp::mail_to`],
+//!   [`TestApp::mails_since`], [`button_link`], [`link_token`], [`first_link`].
+//! - JSON bodies: [`json_with`], [`form_fields`].
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -47,9 +58,12 @@ use serde_json::{Map, Value, json};
 use sha2::Sha256;
 
 use crate::app::accounts;
-use crate::app::auth::Caller;
+use crate::app::auth::{self, Caller};
+use crate::app::error::AppError;
 use crate::app::forms;
 use crate::app::mail::LinkBase;
+use crate::app::resolve;
+use crate::domain::form::FormId;
 use crate::domain::jwt::{Claims, TokenType};
 use crate::domain::now;
 use crate::domain::outbox::OutboxMessage;
@@ -68,6 +82,50 @@ pub const FLASK_SECRET: &str = "test-flask-secret";
 /// `PUBLIC_HOST`: e-mailed links point here.
 pub const PUBLIC_HOST: &str = "bt.example.test";
 pub const ROOT_EMAIL: &str = "root@example.test";
+/// A password link as e-mailed (plain http: no `X-Forwarded-Proto`), up to its token.
+pub const PASSWORD_LINK: &str = "http://bt.example.test/reset-password?token=";
+/// A resolve link as e-mailed (plain http: no `X-Forwarded-Proto`), up to its token.
+pub const RESOLVE_LINK: &str = "http://bt.example.test/resolve?token=";
+
+/// The contract's exact texts (`shared/spec/api.md`), written out here so that a test
+/// compares the handler's answer with the contract, never with the code's own strings.
+pub mod messages {
+    /// Section 1: no body, or an empty or falsy one (400).
+    pub const NO_INPUT: &str = "No input data provided";
+    /// Section 1: a known API path, another method (405).
+    pub const METHOD_NOT_ALLOWED: &str = "The method is not allowed for the requested URL.";
+    /// Section 2: no `Authorization` header (401).
+    pub const MISSING_HEADER: &str = "Missing Authorization Header";
+    /// Section 2: an `Authorization` header that is no `Bearer <token>` (422).
+    pub const BAD_HEADER: &str = "Bad Authorization header. Expected value 'Bearer <JWT>'";
+    /// Section 2: a refresh token where an access token is needed (422).
+    pub const ACCESS_ONLY: &str = "Only access tokens are allowed";
+    /// Section 2: an access token on `POST /auth/token` (422).
+    pub const REFRESH_ONLY: &str = "Only refresh tokens are allowed";
+    /// Section 2: a valid token of a user who is no admin on an admin endpoint (401).
+    pub const ADMIN_REQUIRED: &str = "This endpoint requires admin status";
+    /// Section 1: the validation messages (422, per field).
+    pub const MISSING: &str = "Missing data for required field.";
+    pub const NOT_STRING: &str = "Not a valid string.";
+    pub const NOT_INTEGER: &str = "Not a valid integer.";
+    pub const NOT_BOOLEAN: &str = "Not a valid boolean.";
+    pub const NOT_NUMBER: &str = "Not a valid number.";
+    pub const NOT_CHOICE: &str = "Not a valid choice.";
+    pub const NOT_NULL: &str = "Field may not be null.";
+    /// The one paragraph of the 500 page (`/reset-password`, `/resolve`): never the cause.
+    pub const SERVER_ERROR_PAGE: &str = "Something went wrong on our side. Please try again later.";
+
+    /// Section 1: the 400 of a JSON body cut short after `column` characters (e.g.
+    /// `{"username": ` is 13).
+    pub fn truncated_json(column: usize) -> String {
+        format!("Failed to decode JSON object: EOF while parsing a value at line 1 column {column}")
+    }
+
+    /// Section 1: `Longer than maximum length <n>.`
+    pub fn too_long(n: usize) -> String {
+        format!("Longer than maximum length {n}.")
+    }
+}
 
 /// An [`AppState`] over a throwaway SQLite database, for one test.
 pub struct TestApp {
@@ -214,11 +272,58 @@ impl TestApp {
         .await
     }
 
+    /// A plain user with these names (password [`USER_PASSWORD`]), e.g. for the "First
+    /// Last" an e-mail names.
+    pub async fn named_user(&self, username: &str, first: &str, last: Option<&str>) -> User {
+        self.create_user(UserSpec {
+            first_name: first,
+            last_name: last,
+            ..UserSpec::new(username)
+        })
+        .await
+    }
+
+    /// A user who has not set a password yet (as after registration).
+    pub async fn user_without_password(&self, username: &str) -> User {
+        self.create_user(UserSpec {
+            password: None,
+            ..UserSpec::new(username)
+        })
+        .await
+    }
+
     /// The user as the database has it now (`users::find_by_username`).
     pub async fn find_user(&self, username: &str) -> Option<User> {
         users::find_by_username(&self.db.pool, username)
             .await
             .expect("find user")
+    }
+
+    /// Promotes or demotes an existing user (`users::set_admin`), as `PATCH /auth/access`
+    /// does; tokens already issued are not touched (admin status is read live).
+    pub async fn set_admin(&self, username: &str, is_admin: bool) {
+        let user = self
+            .find_user(username)
+            .await
+            .unwrap_or_else(|| panic!("no user {username}"));
+        users::set_admin(&self.db.pool, user.id, is_admin)
+            .await
+            .expect("set admin");
+    }
+
+    /// Logs in the way `POST /auth/login` does (`app::auth::login`): `Ok`, or the
+    /// refusal's message (e.g. `Err("Invalid credentials")`).
+    pub async fn login(&self, username: &str, password: &str) -> Result<(), String> {
+        let body = json!({ "username": username, "password": password });
+        let map = body.as_object().expect("an object");
+        let credentials = crate::web::requests::credentials(map).map_err(|e| format!("{e:?}"))?;
+        auth::login(self, credentials)
+            .await
+            .map(|_| ())
+            .map_err(|e| match e {
+                AppError::Refused(refusal) => refusal.to_string(),
+                other => format!("{other:?}"),
+            })
     }
 
     /// An access token for `username`, as a login issues it now.
@@ -313,20 +418,40 @@ impl TestApp {
             .0
     }
 
-    /// Every pending e-mail that is due, oldest first. Read through the `email` function's
-    /// own `outbox::claim_due`, then each is given straight back (`outbox::release`, due
-    /// again at its creation time), so the outbox is left as it was.
-    pub async fn outbox(&self) -> Vec<OutboxMessage> {
-        const WORKER: &str = "shared-testing-reader";
-        let messages = outbox::claim_due(&self.db, WORKER, now(), 60, i64::MAX)
+    /// The form as stored (`forms::find`), as its contract JSON; `None` when there is none.
+    pub async fn stored_form(&self, id: i64) -> Option<Value> {
+        let form = crate::store::forms::find(&self.db.pool, FormId(id))
             .await
-            .expect("read the outbox");
-        for m in &messages {
-            outbox::release(&self.db, m.id, WORKER, m.created_at)
-                .await
-                .expect("give the message back");
-        }
-        messages
+            .expect("find the form");
+        form.map(|f| serde_json::to_value(f).expect("a form is JSON"))
+    }
+
+    /// Resolves a form the way `PUT /form/resolve` does (`app::resolve::resolve`, the
+    /// submitter's e-mail included); the resolved form's JSON.
+    pub async fn resolve_form(&self, id: i64) -> Value {
+        let base = LinkBase {
+            scheme: "http".into(),
+        };
+        let (form, _) = resolve::resolve(self, &base, FormId(id))
+            .await
+            .unwrap_or_else(|e| panic!("cannot resolve form {id}: {e:?}"));
+        serde_json::to_value(form).expect("a form is JSON")
+    }
+
+    /// Deletes a form as `username` the way `DELETE /form` does (`forms::delete`); the
+    /// deleted form's JSON.
+    pub async fn delete_form(&self, username: &str, id: i64) -> Value {
+        let caller = self.caller(username).await;
+        let form = forms::delete(self, &caller, FormId(id))
+            .await
+            .unwrap_or_else(|e| panic!("cannot delete form {id}: {e:?}"));
+        serde_json::to_value(form).expect("a form is JSON")
+    }
+
+    /// Every e-mail waiting to be sent, oldest first (`outbox::pending`: read only, the
+    /// outbox is left as it was).
+    pub async fn outbox(&self) -> Vec<OutboxMessage> {
+        outbox::pending(&self.db).await.expect("read the outbox")
     }
 
     /// [`TestApp::outbox`], only the messages to `address`.
@@ -335,6 +460,351 @@ impl TestApp {
         messages.retain(|m| m.to_address == address);
         messages
     }
+
+    /// The highest id in the outbox so far (0 when it is empty): a mark for
+    /// [`TestApp::mails_since`].
+    pub async fn outbox_max_id(&self) -> i64 {
+        self.outbox().await.iter().map(|m| m.id).max().unwrap_or(0)
+    }
+
+    /// [`TestApp::outbox`], only the messages queued after the mark `since`
+    /// ([`TestApp::outbox_max_id`]).
+    pub async fn mails_since(&self, since: i64) -> Vec<OutboxMessage> {
+        let mut messages = self.outbox().await;
+        messages.retain(|m| m.id > since);
+        messages
+    }
+
+    /// The tokens contract section 2 refuses, with their answers, for an endpoint that
+    /// wants a token of kind `wanted` (`None`: either kind, as `DELETE /auth/token`):
+    /// bad signatures, other algorithms, a future `nbf`, missing or bad claims, expired
+    /// tokens (checked before the kind and the type claim), the other kind, and a token
+    /// of a user who does not exist (`ghost`). Every token names `root` unless it says
+    /// otherwise; send each with [`TokenRefusal::apply`] and check with
+    /// [`TokenRefusal::assert`]. [`header_refusals`] holds the refusals of the header.
+    pub fn token_refusals(&self, wanted: Option<TokenType>) -> Vec<TokenRefusal> {
+        let kind = wanted.unwrap_or(TokenType::Access);
+        let now = now();
+        let claims = |changes: Value| self.claims_with("root", kind, &changes);
+        let signed = |alg: &str, changes: Value, secret: Option<&str>| {
+            self.forge_jwt(&json!({"typ": "JWT", "alg": alg}), &claims(changes), secret)
+        };
+        let forged = |changes: Value| signed("HS256", changes, None);
+        let (bad_signature, bad_alg) = (
+            "Signature verification failed",
+            "The specified alg value is not allowed",
+        );
+        let (bad_type, expired) = ("Missing or invalid claim: type", "Token has expired");
+        let mut cases = vec![
+            (
+                tampered(&self.token_issued_at("root", kind, now)),
+                422,
+                bad_signature,
+            ),
+            (
+                signed("HS256", json!({}), Some("not-the-secret")),
+                422,
+                bad_signature,
+            ),
+            (signed("HS512", json!({}), None), 422, bad_alg),
+            (signed("none", json!({}), None), 422, bad_alg),
+            (
+                forged(json!({"nbf": now + 120})),
+                422,
+                "The token is not yet valid (nbf)",
+            ),
+            (
+                forged(json!({"identity": "DROP"})),
+                422,
+                "Missing claim: identity",
+            ),
+            (forged(json!({"type": "DROP"})), 422, bad_type),
+            (forged(json!({"type": "bogus"})), 422, bad_type),
+            (forged(json!({"type": null})), 422, bad_type),
+            (
+                self.token_issued_at("root", TokenType::Access, now - 1000),
+                401,
+                expired,
+            ),
+            (forged(json!({"exp": now - 3})), 401, expired),
+            (
+                self.token_issued_at("root", TokenType::Refresh, now - 100_000_000),
+                401,
+                expired,
+            ),
+            (
+                forged(json!({"exp": now - 100, "type": "bogus"})),
+                401,
+                expired,
+            ),
+        ];
+        match wanted {
+            Some(TokenType::Access) => {
+                cases.push((self.refresh_token("root"), 422, messages::ACCESS_ONLY))
+            }
+            Some(TokenType::Refresh) => {
+                cases.push((self.access_token("root"), 422, messages::REFRESH_ONLY))
+            }
+            None => {}
+        }
+        let ghost = self.token_issued_at("ghost", kind, now);
+        cases.push((ghost, 401, "User ghost specified by token does not exist"));
+        cases
+            .into_iter()
+            .map(|(token, status, message)| TokenRefusal::bearer(&token, status, message))
+            .collect()
+    }
+
+    /// [`header_refusals`] then [`TestApp::token_refusals`]: every refusal of contract
+    /// section 2 for an endpoint that wants a token of kind `wanted`.
+    pub fn authentication_refusals(&self, wanted: Option<TokenType>) -> Vec<TokenRefusal> {
+        let mut refusals = header_refusals();
+        refusals.extend(self.token_refusals(wanted));
+        refusals
+    }
+
+    /// The claims of a token of `kind` for `username` issued now, with `changes` applied
+    /// (a member changed to `"DROP"` is removed).
+    fn claims_with(&self, username: &str, kind: TokenType, changes: &Value) -> Value {
+        let mut claims = self.standard_claims(username);
+        if kind == TokenType::Refresh {
+            claims["type"] = json!("refresh");
+            claims["exp"] = json!(now() + self.config.tokens.refresh_expiry);
+            claims.as_object_mut().expect("an object").remove("fresh");
+        }
+        let map = claims.as_object_mut().expect("an object");
+        for (key, value) in changes.as_object().expect("an object") {
+            if value == "DROP" {
+                map.remove(key);
+            } else {
+                map.insert(key.clone(), value.clone());
+            }
+        }
+        claims
+    }
+}
+
+/// `token` with one character of its signature changed (middle of the signature).
+fn tampered(token: &str) -> String {
+    let (signed, signature) = token.rsplit_once('.').expect("a compact JWT");
+    let middle = signature.len() / 2;
+    let flipped = if &signature[middle..=middle] == "A" {
+        "B"
+    } else {
+        "A"
+    };
+    format!(
+        "{signed}.{}{flipped}{}",
+        &signature[..middle],
+        &signature[middle + 1..]
+    )
+}
+
+/// An `Authorization` header and the answer contract section 2 gives a request that
+/// carries it (see [`header_refusals`], [`TestApp::token_refusals`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRefusal {
+    /// The header's whole value; `None`: no `Authorization` header at all.
+    pub authorization: Option<String>,
+    pub status: u16,
+    pub message: String,
+}
+
+impl TokenRefusal {
+    fn new(authorization: Option<&str>, status: u16, message: &str) -> Self {
+        Self {
+            authorization: authorization.map(str::to_string),
+            status,
+            message: message.to_string(),
+        }
+    }
+
+    fn bearer(token: &str, status: u16, message: &str) -> Self {
+        Self::new(Some(&format!("Bearer {token}")), status, message)
+    }
+
+    /// `event` with this `Authorization` header ([`Event::authorization`]).
+    pub fn apply(&self, event: Event) -> Event {
+        event.authorization(self.authorization.as_deref())
+    }
+
+    /// Exactly this status and `{"message": <message>}`; the header is named on failure.
+    #[track_caller]
+    pub fn assert(&self, resp: &Response<Body>) {
+        let context = format!("Authorization: {:?}", self.authorization);
+        check_json(
+            resp,
+            self.status,
+            &json!({ "message": self.message }),
+            &context,
+        );
+    }
+}
+
+/// The `Authorization` headers contract section 2 refuses before it looks at a token,
+/// with their answers: none, blank, not `Bearer <token>`, a token that is no compact JWT.
+pub fn header_refusals() -> Vec<TokenRefusal> {
+    let missing = messages::MISSING_HEADER;
+    let bad = messages::BAD_HEADER;
+    [
+        (None, 401, missing),
+        (Some(""), 401, missing),
+        (Some("   "), 401, missing),
+        (Some("Token abc"), 422, bad),
+        (Some("Basic YWxpY2U6eA=="), 422, bad),
+        (Some("Bearer"), 422, bad),
+        (Some("Bearer a b"), 422, bad),
+        (Some("Bearer abc"), 422, "Not enough segments"),
+        (Some("Bearer a.b.c.d"), 422, "Too many segments"),
+    ]
+    .into_iter()
+    .map(|(authorization, status, message)| TokenRefusal::new(authorization, status, message))
+    .collect()
+}
+
+/// The bodies contract section 1 calls "no input", as (body, `Content-Type`), `None`
+/// meaning none at all: empty and falsy JSON values, blank, no body, and `json` (a body
+/// the endpoint would accept) sent as `text/plain`, `form` form-encoded.
+pub fn no_input_bodies<'a>(
+    json: &'a str,
+    form: &'a str,
+) -> Vec<(Option<&'a str>, Option<&'a str>)> {
+    const JSON: Option<&str> = Some("application/json");
+    vec![
+        (Some("{}"), JSON),
+        (Some("[]"), JSON),
+        (Some("null"), JSON),
+        (Some("false"), JSON),
+        (Some("0"), JSON),
+        (Some("\"\""), JSON),
+        (Some("  "), JSON),
+        (None, JSON),
+        (None, None),
+        (Some(json), Some("text/plain")),
+        (Some(form), Some("application/x-www-form-urlencoded")),
+    ]
+}
+
+/// Requests contract section 1 answers 400 [`messages::NO_INPUT`] before it looks at
+/// who calls: `event` with each of [`no_input_bodies`]`(json, form)`, each under a
+/// valid `Bearer <token>`, a malformed bearer token, no `Authorization` header and one
+/// that is no bearer token.
+pub fn no_input_events(event: &Event, token: &str, json: &str, form: &str) -> Vec<Event> {
+    let bearer = format!("Bearer {token}");
+    let authorizations = [
+        Some(bearer.as_str()),
+        Some("Bearer abc"),
+        None,
+        Some("Token abc"),
+    ];
+    let mut events = Vec::new();
+    for authorization in authorizations {
+        for (body, content_type) in no_input_bodies(json, form) {
+            events.push(
+                event
+                    .clone()
+                    .with("body", "")
+                    .authorization(authorization)
+                    .content(body, content_type),
+            );
+        }
+    }
+    events
+}
+
+/// Contract section 1 for an endpoint that takes a JSON body, through `handle` (e.g.
+/// `|req| call(&app, req)`): each of [`no_input_events`]`(event, token, json, form)` is
+/// exactly 400 [`messages::NO_INPUT`], and `json` cut short after its first `": "` (e.g.
+/// `{"id": `), sent with `token`, is 400 with the parser's message
+/// ([`messages::truncated_json`] at the column where the text ends).
+pub async fn assert_body_required<F, Fut>(
+    handle: F,
+    event: &Event,
+    token: &str,
+    json: &str,
+    form: &str,
+) where
+    F: Fn(Request) -> Fut,
+    Fut: Future<Output = Response<Body>>,
+{
+    let expected = json!({ "message": messages::NO_INPUT });
+    for e in no_input_events(event, token, json, form) {
+        let context = format!("{:?}", e.to_json());
+        check_json(&handle(e.request()).await, 400, &expected, &context);
+    }
+    let cut = json.find(": ").expect("a JSON object with a member") + 2;
+    let truncated = &json[..cut];
+    let req = event.clone().with("token", token).with("body", truncated);
+    let expected = json!({ "message": messages::truncated_json(cut) });
+    check_json(&handle(req.request()).await, 400, &expected, truncated);
+}
+
+/// `event` with each of `methods` through `handle` (e.g. `|req| call(&app, req)`): each
+/// is exactly 405 [`messages::METHOD_NOT_ALLOWED`] (contract section 1).
+pub async fn assert_methods_not_allowed<F, Fut>(handle: F, event: &Event, methods: &[&str])
+where
+    F: Fn(Request) -> Fut,
+    Fut: Future<Output = Response<Body>>,
+{
+    let expected = json!({ "message": messages::METHOD_NOT_ALLOWED });
+    for method in methods {
+        let req = event.clone().method(method).request();
+        check_json(&handle(req).await, 405, &expected, method);
+    }
+}
+
+/// Sends `event` with each refusal's `Authorization` header through `handle` (e.g.
+/// `|req| call(&app, req)`); each answer must be exactly that refusal's.
+pub async fn assert_refusals<F, Fut>(handle: F, event: &Event, refusals: &[TokenRefusal])
+where
+    F: Fn(Request) -> Fut,
+    Fut: Future<Output = Response<Body>>,
+{
+    for refusal in refusals {
+        refusal.assert(&handle(refusal.apply(event.clone()).request()).await);
+    }
+}
+
+/// `base` (a JSON object) with the members of `changes` set.
+pub fn json_with(base: &Value, changes: &Value) -> Value {
+    let mut out = base.clone();
+    for (key, value) in changes.as_object().expect("changes are a JSON object") {
+        out[key] = value.clone();
+    }
+    out
+}
+
+/// The six input fields of a valid form (contract section 4), with `changes` applied:
+/// Jane Customer, "Course K", cash, `"12.5"` (€12.50), receipt R-1, at 1711302900
+/// (Sunday 24 March 2024, 17:55 UTC). For [`TestApp::create_form`].
+pub fn form_fields(changes: &Value) -> Value {
+    let base = json!({"time": 1711302900, "customer_name": "Jane Customer",
+        "course": "Course K", "payment_method": "cash", "amount": "12.5", "receipt": "R-1"});
+    json_with(&base, changes)
+}
+
+/// The button link of an e-mail: the first link of its HTML (contract section 6), which
+/// the plain-text part carries as well.
+#[track_caller]
+pub fn button_link(mail: &OutboxMessage) -> String {
+    let link = first_link(&mail.html_body)
+        .unwrap_or_else(|| panic!("no link in the e-mail: {}", mail.html_body));
+    assert!(
+        mail.text_body.contains(&link),
+        "the text part carries the button link {link}: {}",
+        mail.text_body
+    );
+    link
+}
+
+/// The token of an e-mail's [`button_link`], which must start with `prefix` (e.g.
+/// [`PASSWORD_LINK`], [`RESOLVE_LINK`]).
+#[track_caller]
+pub fn link_token(mail: &OutboxMessage, prefix: &str) -> String {
+    let link = button_link(mail);
+    link.strip_prefix(prefix)
+        .unwrap_or_else(|| panic!("{link} does not start with {prefix}"))
+        .to_string()
 }
 
 /// The header and claims of a compact JWT, decoded without any check (to look at what a
@@ -455,6 +925,29 @@ impl Event {
     pub fn without_body(mut self) -> Self {
         self.edits.push(Edit::Body(None));
         self
+    }
+
+    /// The body and `Content-Type` a request arrives with: `None` body, no body at all
+    /// ([`Event::without_body`]); `None` content type, no such header.
+    pub fn content(self, body: Option<&str>, content_type: Option<&str>) -> Self {
+        let event = match body {
+            Some(text) => self.body(text),
+            None => self.without_body(),
+        };
+        match content_type {
+            Some(value) => event.header("content-type", value),
+            None => event.without_header("content-type"),
+        }
+    }
+
+    /// The `Authorization` header: exactly `value`, or none at all for `None`. The
+    /// template's `{{token}}`, when it has one, is filled with nothing.
+    pub fn authorization(self, value: Option<&str>) -> Self {
+        let event = self.with("token", "");
+        match value {
+            Some(value) => event.header("authorization", value),
+            None => event.without_header("authorization"),
+        }
     }
 
     /// The request method (`requestContext.http.method`).
@@ -670,13 +1163,29 @@ pub fn body_json(resp: &Response<Body>) -> Value {
     })
 }
 
+/// The member names of a JSON object, sorted.
+pub fn sorted_keys(value: &Value) -> Vec<&str> {
+    let object = value
+        .as_object()
+        .unwrap_or_else(|| panic!("not a JSON object: {value}"));
+    let mut keys: Vec<&str> = object.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    keys
+}
+
 /// Exactly this status, `Content-Type: application/json`, and exactly this JSON body.
 #[track_caller]
 pub fn assert_json(resp: &Response<Body>, status: u16, expected: &Value) {
+    check_json(resp, status, expected, "");
+}
+
+/// [`assert_json`], with `context` in every failure message.
+#[track_caller]
+fn check_json(resp: &Response<Body>, status: u16, expected: &Value, context: &str) {
     assert_eq!(
         resp.status().as_u16(),
         status,
-        "status; body: {}",
+        "{context} status; body: {}",
         String::from_utf8_lossy(body_bytes(resp))
     );
     assert_eq!(
@@ -684,9 +1193,9 @@ pub fn assert_json(resp: &Response<Body>, status: u16, expected: &Value) {
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok()),
         Some("application/json"),
-        "content type"
+        "{context} content type"
     );
-    assert_eq!(&body_json(resp), expected);
+    assert_eq!(&body_json(resp), expected, "{context}");
 }
 
 /// Exactly this status and exactly `{"message": message}`.
@@ -705,6 +1214,93 @@ pub fn assert_no_content(resp: &Response<Body>) {
         String::from_utf8_lossy(body_bytes(resp))
     );
     assert!(body_bytes(resp).is_empty(), "a 204 has an empty body");
+}
+
+/// Exactly this status and an HTML page of the contract's kind (section 5): `text/html`,
+/// no referrer, no sniffing, self-contained (no `http(s)://` in it), titled `title`
+/// (`<title>` and `<h1>`), whose paragraphs are exactly `paragraphs`, in order.
+#[track_caller]
+pub fn assert_page(resp: &Response<Body>, status: u16, title: &str, paragraphs: &[&str]) {
+    let html = body_text(resp);
+    assert_eq!(resp.status().as_u16(), status, "status; page: {html}");
+    let headers = resp.headers();
+    assert_eq!(headers["content-type"], "text/html; charset=utf-8");
+    assert_eq!(headers["referrer-policy"], "no-referrer");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert!(html.starts_with("<!doctype html>"), "{html}");
+    assert_eq!(
+        between(html, "<title>", "</title>"),
+        [format!("{title} - BriefThreat")]
+    );
+    assert_eq!(between(html, "<h1>", "</h1>"), [title]);
+    assert_eq!(paragraphs_of(html), paragraphs, "paragraphs of {html}");
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "self-contained: {html}"
+    );
+}
+
+/// The 422 page "Invalid data" with the reason (section 5), e.g. `No token provided`.
+#[track_caller]
+pub fn assert_invalid_page(resp: &Response<Body>, reason: &str) {
+    assert_page(resp, 422, "Invalid data", &[reason]);
+}
+
+/// The 405 page a page path answers another method with.
+#[track_caller]
+pub fn assert_method_not_allowed_page(resp: &Response<Body>) {
+    assert_page(
+        resp,
+        405,
+        "Method Not Allowed",
+        &[messages::METHOD_NOT_ALLOWED],
+    );
+}
+
+/// The 500 page of an unexpected failure, without its cause.
+#[track_caller]
+pub fn assert_server_error_page(resp: &Response<Body>) {
+    assert_page(
+        resp,
+        500,
+        "Internal Server Error",
+        &[messages::SERVER_ERROR_PAGE],
+    );
+}
+
+/// The text of every `<p ...>...</p>` of a page, in order, entities decoded.
+pub fn paragraphs_of(html: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = html;
+    while let Some(start) = rest.find("<p") {
+        let after = &rest[start + 2..];
+        if !after.starts_with('>') && !after.starts_with(' ') {
+            rest = after;
+            continue;
+        }
+        let open_end = after.find('>').expect("a closed tag");
+        let inner = &after[open_end + 1..];
+        let close = inner.find("</p>").expect("a closed paragraph");
+        out.push(unescape_html(&inner[..close]));
+        rest = &inner[close + 4..];
+    }
+    out
+}
+
+/// The text between every `open` and the next `close`, entities decoded.
+fn between(html: &str, open: &str, close: &str) -> Vec<String> {
+    html.split(open)
+        .skip(1)
+        .map(|part| unescape_html(part.split(close).next().unwrap_or_default()))
+        .collect()
+}
+
+fn unescape_html(text: &str) -> String {
+    text.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#x27;", "'")
+        .replace("&amp;", "&")
 }
 
 #[cfg(test)]
@@ -761,6 +1357,27 @@ mod tests {
             .request();
         assert_eq!(&**binary.body(), &[0xff, 0]);
         assert_eq!(query_parameters("a=1&a=x%20y&b")["a"], "1,x y");
+        let bare = Event::from_template(TEMPLATE)
+            .with("token", "t")
+            .with("body", "{}")
+            .authorization(None)
+            .content(None, None)
+            .request();
+        assert!(bare.headers().get("authorization").is_none());
+        assert!(bare.headers().get("content-type").is_none());
+        assert!(matches!(bare.body(), Body::Empty));
+        let form = "a=1";
+        let other = Event::from_template(TEMPLATE)
+            .with("body", "{}")
+            .authorization(Some("Token x"))
+            .content(Some(form), Some("application/x-www-form-urlencoded"))
+            .request();
+        assert_eq!(other.headers()["authorization"], "Token x");
+        assert_eq!(
+            other.headers()["content-type"],
+            "application/x-www-form-urlencoded"
+        );
+        assert_eq!(&**other.body(), form.as_bytes());
     }
 
     #[test]
@@ -770,5 +1387,11 @@ mod tests {
             Some("http://h/r?token=a&b=c")
         );
         assert_eq!(first_link("none here"), None);
+        for prefix in [PASSWORD_LINK, RESOLVE_LINK] {
+            assert!(
+                prefix.starts_with(&format!("http://{PUBLIC_HOST}/")),
+                "{prefix}"
+            );
+        }
     }
 }

@@ -5,15 +5,12 @@
 use auth_access::handle;
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
-use shared::testing::{Event, TestApp, assert_json, assert_message, assert_no_content};
-
-const ADMIN_REQUIRED: &str = "This endpoint requires admin status";
-const METHOD_NOT_ALLOWED: &str = "The method is not allowed for the requested URL.";
-const NO_INPUT: &str = "No input data provided";
-const MISSING: &str = "Missing data for required field.";
-const NOT_STRING: &str = "Not a valid string.";
-const NOT_BOOLEAN: &str = "Not a valid boolean.";
-const NOT_NULL: &str = "Field may not be null.";
+use shared::domain::jwt::TokenType;
+use shared::testing::messages::*;
+use shared::testing::{
+    Event, TestApp, assert_body_required, assert_json, assert_message, assert_methods_not_allowed,
+    assert_no_content, assert_refusals,
+};
 
 fn event() -> Event {
     Event::fixture(env!("CARGO_MANIFEST_DIR"), "access_patch.json")
@@ -36,6 +33,11 @@ async fn as_root(app: &TestApp, body: &Value) -> Response<Body> {
 
 async fn is_admin(app: &TestApp, username: &str) -> bool {
     app.find_user(username).await.unwrap().is_admin
+}
+
+/// `PATCH` with `token` and `body` is refused: the caller is no admin (now).
+async fn assert_admin_required(app: &TestApp, token: &str, body: &Value) {
+    assert_message(&call(app, patch(token, body)).await, 401, ADMIN_REQUIRED);
 }
 
 #[tokio::test]
@@ -113,35 +115,20 @@ async fn requires_an_admin_read_live() {
     app.user("alice").await;
     app.admin("boss").await;
     let alice = app.access_token("alice");
-    assert_message(
-        &call(
-            &app,
-            patch(&alice, &json!({"username": "alice", "is_admin": true})),
-        )
-        .await,
-        401,
-        ADMIN_REQUIRED,
-    );
+    assert_admin_required(
+        &app,
+        &alice,
+        &json!({"username": "alice", "is_admin": true}),
+    )
+    .await;
     // the admin check comes before validation
-    assert_message(
-        &call(&app, patch(&alice, &json!({"username": 5}))).await,
-        401,
-        ADMIN_REQUIRED,
-    );
+    assert_admin_required(&app, &alice, &json!({"username": 5})).await;
     assert!(!is_admin(&app, "alice").await);
 
     // a demotion applies to the demoted admin's very next request
     let boss = app.access_token("boss");
     assert_no_content(&as_root(&app, &json!({"username": "boss", "is_admin": false})).await);
-    assert_message(
-        &call(
-            &app,
-            patch(&boss, &json!({"username": "boss", "is_admin": true})),
-        )
-        .await,
-        401,
-        ADMIN_REQUIRED,
-    );
+    assert_admin_required(&app, &boss, &json!({"username": "boss", "is_admin": true})).await;
     // and a promotion to a token issued before it
     assert_no_content(&as_root(&app, &json!({"username": "alice", "is_admin": true})).await);
     assert_no_content(
@@ -158,27 +145,10 @@ async fn requires_an_admin_read_live() {
 async fn authentication_refusals() {
     let app = TestApp::new().await;
     app.user("alice").await;
-    let promote = json!({"username": "alice", "is_admin": true});
-    let anonymous = event()
-        .with("token", "")
-        .with("body", promote.to_string())
-        .without_header("authorization")
-        .request();
-    assert_message(
-        &call(&app, anonymous).await,
-        401,
-        "Missing Authorization Header",
-    );
-    assert_message(
-        &call(&app, patch(&app.refresh_token("root"), &promote)).await,
-        422,
-        "Only access tokens are allowed",
-    );
-    assert_message(
-        &call(&app, patch("abc", &promote)).await,
-        422,
-        "Not enough segments",
-    );
+    let promote = json!({"username": "alice", "is_admin": true}).to_string();
+    let refusals = app.authentication_refusals(Some(TokenType::Access));
+    let req = event().with("body", promote);
+    assert_refusals(|req| call(&app, req), &req, &refusals).await;
     assert!(!is_admin(&app, "alice").await);
 }
 
@@ -186,67 +156,20 @@ async fn authentication_refusals() {
 async fn a_body_is_required_before_authentication() {
     let app = TestApp::new().await;
     let root = app.access_token("root");
-    let bodies: [(Option<&str>, Option<&str>); 9] = [
-        (Some("{}"), Some("application/json")),
-        (Some("[]"), Some("application/json")),
-        (Some("null"), Some("application/json")),
-        (Some("false"), Some("application/json")),
-        (Some("0"), Some("application/json")),
-        (Some("\"\""), Some("application/json")),
-        (None, None),
-        (
-            Some(r#"{"username": "root", "is_admin": true}"#),
-            Some("text/plain"),
-        ),
-        (
-            Some("username=root&is_admin=true"),
-            Some("application/x-www-form-urlencoded"),
-        ),
-    ];
-    for token in [Some(root.as_str()), None, Some("abc")] {
-        for (text, content_type) in bodies {
-            let mut e = event()
-                .with("token", token.unwrap_or_default())
-                .with("body", "");
-            if token.is_none() {
-                e = e.without_header("authorization");
-            }
-            e = match text {
-                Some(t) => e.body(t),
-                None => e.without_body(),
-            };
-            e = match content_type {
-                Some(ct) => e.header("content-type", ct),
-                None => e.without_header("content-type"),
-            };
-            assert_message(&call(&app, e.request()).await, 400, NO_INPUT);
-        }
-    }
-    let req = event()
-        .with("token", root.as_str())
-        .with("body", r#"{"username": "#)
-        .request();
-    assert_message(
-        &call(&app, req).await,
-        400,
-        "Failed to decode JSON object: EOF while parsing a value at line 1 column 13",
-    );
+    let json = r#"{"username": "root", "is_admin": true}"#;
+    let form = "username=root&is_admin=true";
+    assert_body_required(|req| call(&app, req), &event(), &root, json, form).await;
 }
 
 #[tokio::test]
 async fn other_methods_are_405() {
     let app = TestApp::new().await;
     app.user("alice").await;
-    for method in ["GET", "POST", "PUT", "DELETE", "HEAD"] {
-        let req = event()
-            .with("token", app.access_token("root"))
-            .with(
-                "body",
-                json!({"username": "alice", "is_admin": true}).to_string(),
-            )
-            .method(method)
-            .request();
-        assert_message(&call(&app, req).await, 405, METHOD_NOT_ALLOWED);
-    }
+    let req = event().with("token", app.access_token("root")).with(
+        "body",
+        json!({"username": "alice", "is_admin": true}).to_string(),
+    );
+    let methods = ["GET", "POST", "PUT", "DELETE", "HEAD"];
+    assert_methods_not_allowed(|req| call(&app, req), &req, &methods).await;
     assert!(!is_admin(&app, "alice").await);
 }

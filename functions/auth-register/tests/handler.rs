@@ -5,20 +5,15 @@
 use auth_register::handle;
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
+use shared::domain::jwt::TokenType;
 use shared::domain::links::PasswordLinkKind;
 use shared::domain::now;
+use shared::testing::messages::*;
 use shared::testing::{
-    Event, PUBLIC_HOST, TestApp, assert_json, assert_message, assert_no_content, first_link,
+    Event, PASSWORD_LINK, TestApp, assert_body_required, assert_json, assert_message,
+    assert_methods_not_allowed, assert_no_content, assert_refusals, json_with, link_token,
 };
 
-const NO_INPUT: &str = "No input data provided";
-const ADMIN_REQUIRED: &str = "This endpoint requires admin status";
-const BAD_HEADER: &str = "Bad Authorization header. Expected value 'Bearer <JWT>'";
-const METHOD_NOT_ALLOWED: &str = "The method is not allowed for the requested URL.";
-const MISSING: &str = "Missing data for required field.";
-const NOT_STRING: &str = "Not a valid string.";
-const NOT_BOOLEAN: &str = "Not a valid boolean.";
-const NOT_NULL: &str = "Field may not be null.";
 const CONTROL: &str = "Must not contain control characters.";
 const REGISTRATION_SUBJECT: &str = "BriefThreat registration";
 
@@ -78,11 +73,8 @@ async fn register_creates_a_user_without_password_and_emails_a_set_password_link
     assert_eq!(mail.to_address, "alan@example.test");
     assert_eq!(mail.to_name, "Alan Turing");
     assert_eq!(mail.subject, REGISTRATION_SUBJECT);
-    let link = first_link(&mail.html_body).expect("a link");
-    let prefix = format!("http://{PUBLIC_HOST}/reset-password?token=");
-    assert!(link.starts_with(&prefix), "{link}");
-    assert!(mail.text_body.contains(&link));
-    let signed = app.links.verify_password(&link[prefix.len()..]).unwrap();
+    let token = link_token(mail, PASSWORD_LINK);
+    let signed = app.links.verify_password(&token).unwrap();
     assert_eq!(
         (signed.user_id, signed.counter, signed.kind),
         (user.id.0, 0, PasswordLinkKind::Set)
@@ -145,13 +137,7 @@ async fn register_accepts_values_at_the_length_limits() {
 #[tokio::test]
 async fn register_validation_errors() {
     let app = TestApp::new().await;
-    let with = |changes: Value| {
-        let mut b = body("valid");
-        for (k, v) in changes.as_object().unwrap() {
-            b[k] = v.clone();
-        }
-        b
-    };
+    let with = |changes: Value| json_with(&body("valid"), &changes);
     let cases = [
         (
             with(json!({"is_admin": "maybe"})),
@@ -271,7 +257,7 @@ async fn register_refuses_duplicates_case_insensitively() {
 #[tokio::test]
 async fn register_requires_an_admin_read_live() {
     let app = TestApp::new().await;
-    let alice = app.user("alice").await;
+    app.user("alice").await;
     let token = app.access_token("alice");
     assert_message(
         &call(&app, register(&token, &body("new1"))).await,
@@ -287,13 +273,9 @@ async fn register_requires_an_admin_read_live() {
     assert!(app.find_user("new1").await.is_none());
     assert!(app.outbox().await.is_empty());
     // promoted: the same token works at once; demoted: refused at once
-    shared::store::users::set_admin(&app.db.pool, alice.id, true)
-        .await
-        .unwrap();
+    app.set_admin("alice", true).await;
     assert_no_content(&call(&app, register(&token, &body("new2"))).await);
-    shared::store::users::set_admin(&app.db.pool, alice.id, false)
-        .await
-        .unwrap();
+    app.set_admin("alice", false).await;
     assert_message(
         &call(&app, register(&token, &body("new3"))).await,
         401,
@@ -304,40 +286,12 @@ async fn register_requires_an_admin_read_live() {
 #[tokio::test]
 async fn register_authentication_refusals() {
     let app = TestApp::new().await;
-    let anonymous = |b: &Value| {
-        event()
-            .with("token", "")
-            .with("body", b.to_string())
-            .without_header("authorization")
-            .request()
-    };
-    assert_message(
-        &call(&app, anonymous(&body("x"))).await,
-        401,
-        "Missing Authorization Header",
-    );
-    assert_message(
-        &call(&app, anonymous(&json!({"username": 5}))).await,
-        401,
-        "Missing Authorization Header",
-    );
-    // the token is checked before validation
-    let req = event()
-        .with("token", "")
-        .with("body", r#"{"username": 5}"#)
-        .header("authorization", "Token x")
-        .request();
-    assert_message(&call(&app, req).await, 422, BAD_HEADER);
-    assert_message(
-        &call(&app, register(&app.refresh_token("root"), &body("x"))).await,
-        422,
-        "Only access tokens are allowed",
-    );
-    assert_message(
-        &call(&app, register(&app.access_token("ghost"), &body("x"))).await,
-        401,
-        "User ghost specified by token does not exist",
-    );
+    let refusals = app.authentication_refusals(Some(TokenType::Access));
+    // the token is checked before validation: the same answers to an invalid body
+    for body in [body("x"), json!({"username": 5})] {
+        let req = event().with("body", body.to_string());
+        assert_refusals(|req| call(&app, req), &req, &refusals).await;
+    }
     assert!(app.find_user("x").await.is_none());
 }
 
@@ -345,64 +299,19 @@ async fn register_authentication_refusals() {
 async fn register_needs_a_body_before_anything_else() {
     let app = TestApp::new().await;
     let root = app.access_token("root");
-    let bodies: [(Option<&str>, Option<&str>); 9] = [
-        (Some("{}"), Some("application/json")),
-        (Some("[]"), Some("application/json")),
-        (Some("null"), Some("application/json")),
-        (Some("false"), Some("application/json")),
-        (Some("0"), Some("application/json")),
-        (Some("\"\""), Some("application/json")),
-        (None, None),
-        (
-            Some(r#"{"username": "x", "is_admin": true}"#),
-            Some("text/plain"),
-        ),
-        (
-            Some("username=x&is_admin=true"),
-            Some("application/x-www-form-urlencoded"),
-        ),
-    ];
-    for token in [Some(root.as_str()), None, Some("abc")] {
-        for (text, content_type) in bodies {
-            let mut e = event()
-                .with("token", token.unwrap_or_default())
-                .with("body", "");
-            if token.is_none() {
-                e = e.without_header("authorization");
-            }
-            e = match text {
-                Some(t) => e.body(t),
-                None => e.without_body(),
-            };
-            e = match content_type {
-                Some(ct) => e.header("content-type", ct),
-                None => e.without_header("content-type"),
-            };
-            assert_message(&call(&app, e.request()).await, 400, NO_INPUT);
-        }
-    }
-    let req = event()
-        .with("token", root.as_str())
-        .with("body", r#"{"username": "#)
-        .request();
-    assert_message(
-        &call(&app, req).await,
-        400,
-        "Failed to decode JSON object: EOF while parsing a value at line 1 column 13",
-    );
+    let json = r#"{"username": "x", "is_admin": true}"#;
+    let form = "username=x&is_admin=true";
+    assert_body_required(|req| call(&app, req), &event(), &root, json, form).await;
 }
 
 #[tokio::test]
 async fn register_other_methods_are_405() {
     let app = TestApp::new().await;
-    for method in ["GET", "DELETE", "PUT", "PATCH", "HEAD"] {
-        let req = event()
-            .with("token", app.access_token("root"))
-            .with("body", body("x").to_string())
-            .method(method)
-            .request();
-        assert_message(&call(&app, req).await, 405, METHOD_NOT_ALLOWED);
-    }
+    let req = event()
+        .with("token", app.access_token("root"))
+        .with("body", body("x").to_string());
+    let methods = ["GET", "DELETE", "PUT", "PATCH", "HEAD"];
+    assert_methods_not_allowed(|req| call(&app, req), &req, &methods).await;
     let req = event()
         .with("token", app.access_token("root"))
         .with("body", "")

@@ -9,21 +9,29 @@ use serde_json::json;
 use shared::app::auth;
 use shared::domain::jwt::TokenType;
 use shared::domain::now;
-use shared::testing::{Event, TestApp, assert_message, assert_no_content, body_json, decode_jwt};
+use shared::testing::{
+    Event, TestApp, assert_message, assert_methods_not_allowed, assert_no_content, assert_refusals,
+    body_json, decode_jwt,
+};
 
-const METHOD_NOT_ALLOWED: &str = "The method is not allowed for the requested URL.";
 const REVOKED: &str = "Token has been revoked";
 
+fn event(name: &str) -> Event {
+    Event::fixture(env!("CARGO_MANIFEST_DIR"), name)
+}
+
 fn refresh(token: &str) -> Request {
-    Event::fixture(env!("CARGO_MANIFEST_DIR"), "token_post.json")
-        .with("token", token)
-        .request()
+    event("token_post.json").with("token", token).request()
 }
 
 fn logout(token: &str) -> Request {
-    Event::fixture(env!("CARGO_MANIFEST_DIR"), "token_delete.json")
-        .with("token", token)
-        .request()
+    event("token_delete.json").with("token", token).request()
+}
+
+/// Every refusal of contract section 2 for `fixture`, wanting a token of kind `wanted`.
+async fn assert_token_refusals(app: &TestApp, fixture: &str, wanted: Option<TokenType>) {
+    let refusals = app.authentication_refusals(wanted);
+    assert_refusals(|req| call(app, req), &event(fixture), &refusals).await;
 }
 
 async fn call(app: &TestApp, req: Request) -> Response<Body> {
@@ -82,47 +90,7 @@ async fn refresh_token_is_not_rotated() {
 #[tokio::test]
 async fn refresh_refusals() {
     let app = TestApp::new().await;
-    app.user("alice").await;
-    let anonymous = Event::fixture(env!("CARGO_MANIFEST_DIR"), "token_post.json")
-        .with("token", "")
-        .without_header("authorization")
-        .request();
-    assert_message(
-        &call(&app, anonymous).await,
-        401,
-        "Missing Authorization Header",
-    );
-    let hs256 = json!({"typ": "JWT", "alg": "HS256"});
-    let mut ghost = app.standard_claims("ghost");
-    ghost["type"] = json!("refresh");
-    ghost.as_object_mut().unwrap().remove("fresh");
-    let cases = [
-        (
-            app.access_token("alice"),
-            422,
-            "Only refresh tokens are allowed",
-        ),
-        // expired is checked before the kind
-        (
-            app.token_issued_at("alice", TokenType::Access, now() - 1000),
-            401,
-            "Token has expired",
-        ),
-        (
-            app.token_issued_at("alice", TokenType::Refresh, now() - 100_000_000),
-            401,
-            "Token has expired",
-        ),
-        (
-            app.forge_jwt(&hs256, &ghost, None),
-            401,
-            "User ghost specified by token does not exist",
-        ),
-        ("abc".to_string(), 422, "Not enough segments"),
-    ];
-    for (token, status, message) in cases {
-        assert_message(&call(&app, refresh(&token)).await, status, message);
-    }
+    assert_token_refusals(&app, "token_post.json", Some(TokenType::Refresh)).await;
 }
 
 // ------------------------------------------------------------------------ DELETE: log out
@@ -174,61 +142,13 @@ async fn logout_with_both_tokens_like_the_app() {
 #[tokio::test]
 async fn logout_refusals() {
     let app = TestApp::new().await;
-    app.user("alice").await;
-    let anonymous = Event::fixture(env!("CARGO_MANIFEST_DIR"), "token_delete.json")
-        .with("token", "")
-        .without_header("authorization")
-        .request();
-    assert_message(
-        &call(&app, anonymous).await,
-        401,
-        "Missing Authorization Header",
-    );
-    let hs256 = json!({"typ": "JWT", "alg": "HS256"});
-    let cases = [
-        ("abc".to_string(), 422, "Not enough segments"),
-        (
-            app.token_issued_at("alice", TokenType::Access, now() - 1000),
-            401,
-            "Token has expired",
-        ),
-        (
-            app.forge_jwt(
-                &hs256,
-                &app.standard_claims("alice"),
-                Some("not-the-secret"),
-            ),
-            422,
-            "Signature verification failed",
-        ),
-        (
-            app.access_token("ghost"),
-            401,
-            "User ghost specified by token does not exist",
-        ),
-    ];
-    for (token, status, message) in cases {
-        assert_message(&call(&app, logout(&token)).await, status, message);
-    }
-    let bad_header = Event::fixture(env!("CARGO_MANIFEST_DIR"), "token_delete.json")
-        .with("token", "")
-        .header("authorization", "Token abc")
-        .request();
-    assert_message(
-        &call(&app, bad_header).await,
-        422,
-        "Bad Authorization header. Expected value 'Bearer <JWT>'",
-    );
+    assert_token_refusals(&app, "token_delete.json", None).await;
 }
 
 #[tokio::test]
 async fn other_methods_are_405() {
     let app = TestApp::new().await;
-    for method in ["GET", "PUT", "PATCH", "HEAD"] {
-        let req = Event::fixture(env!("CARGO_MANIFEST_DIR"), "token_post.json")
-            .with("token", app.refresh_token("root"))
-            .method(method)
-            .request();
-        assert_message(&call(&app, req).await, 405, METHOD_NOT_ALLOWED);
-    }
+    let req = event("token_post.json").with("token", app.refresh_token("root"));
+    let methods = ["GET", "PUT", "PATCH", "HEAD"];
+    assert_methods_not_allowed(|req| call(&app, req), &req, &methods).await;
 }

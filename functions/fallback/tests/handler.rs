@@ -4,13 +4,16 @@
 
 use lambda_http::http::header;
 use lambda_http::{Body, Request, Response};
-use shared::testing::{Event, TestApp, assert_message, body_bytes, body_text};
+use shared::testing::{Event, TestApp, assert_message, assert_page, body_bytes, body_text};
 use shared::web::pages::{LOGO_PNG, LOGO_SVG};
 
-fn get(path: &str) -> Request {
+/// The recorded `GET /nope`.
+fn event() -> Event {
     Event::fixture(env!("CARGO_MANIFEST_DIR"), "fallback_get.json")
-        .path(path)
-        .request()
+}
+
+fn get(path: &str) -> Request {
+    event().path(path).request()
 }
 
 async fn call(app: &TestApp, req: Request) -> Response<Body> {
@@ -19,25 +22,20 @@ async fn call(app: &TestApp, req: Request) -> Response<Body> {
 
 #[track_caller]
 fn assert_not_found_page(resp: &Response<Body>) {
-    assert_eq!(resp.status(), 404);
-    let headers = resp.headers();
-    assert_eq!(headers[header::CONTENT_TYPE], "text/html; charset=utf-8");
-    assert_eq!(headers[header::REFERRER_POLICY], "no-referrer");
-    assert_eq!(headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+    let paragraph = "The requested URL was not found on the server.";
+    assert_page(resp, 404, "Not Found", &[paragraph]);
     let html = body_text(resp);
     assert!(
         html.starts_with("<!doctype html>\n<html lang=\"en\">"),
         "{html}"
     );
-    assert!(html.contains("<title>Not Found - BriefThreat</title>"));
-    assert!(html.contains("<h1>Not Found</h1>"));
-    assert!(html.contains("<p>The requested URL was not found on the server.</p>"));
+    assert!(html.contains(&format!("<p>{paragraph}</p>")));
 }
 
 #[tokio::test]
 async fn the_recorded_event_is_an_unknown_page() {
     let app = TestApp::new().await;
-    let req = Event::fixture(env!("CARGO_MANIFEST_DIR"), "fallback_get.json").request();
+    let req = event().request();
     assert_eq!(req.uri().path(), "/nope");
     assert_not_found_page(&call(&app, req).await);
 }
@@ -57,9 +55,7 @@ async fn unknown_pages_are_an_html_404_whatever_the_method() {
         assert_not_found_page(&call(&app, get(path)).await);
     }
     for method in ["POST", "PUT", "PATCH", "DELETE"] {
-        let req = Event::fixture(env!("CARGO_MANIFEST_DIR"), "fallback_get.json")
-            .method(method)
-            .request();
+        let req = event().method(method).request();
         assert_not_found_page(&call(&app, req).await);
     }
 }
@@ -76,7 +72,7 @@ async fn unknown_api_paths_are_a_json_404() {
     ] {
         assert_message(&call(&app, get(path)).await, 404, "Not found");
     }
-    let post = Event::fixture(env!("CARGO_MANIFEST_DIR"), "fallback_get.json")
+    let post = event()
         .path("/api/v1/nope")
         .method("POST")
         .header("content-type", "application/json")
@@ -94,10 +90,7 @@ async fn the_logo_in_both_formats() {
         ("//static/logo.png", "image/png", LOGO_PNG),
     ] {
         for method in ["GET", "HEAD"] {
-            let req = Event::fixture(env!("CARGO_MANIFEST_DIR"), "fallback_get.json")
-                .path(path)
-                .method(method)
-                .request();
+            let req = event().path(path).method(method).request();
             let resp = call(&app, req).await;
             assert_eq!(resp.status(), 200, "{method} {path}");
             assert_eq!(resp.headers()[header::CONTENT_TYPE], content_type);
@@ -116,10 +109,7 @@ async fn the_logo_in_both_formats() {
         Body::Binary(_)
     ));
     // only GET and HEAD read it
-    let post = Event::fixture(env!("CARGO_MANIFEST_DIR"), "fallback_get.json")
-        .path("/static/logo.png")
-        .method("POST")
-        .request();
+    let post = event().path("/static/logo.png").method("POST").request();
     assert_not_found_page(&call(&app, post).await);
 }
 

@@ -7,12 +7,16 @@ use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
 use shared::domain::now;
 use shared::store::outbox;
-use shared::testing::{Event, TestApp, assert_message, body_json};
+use shared::testing::{
+    Event, TestApp, assert_methods_not_allowed, body_json, form_fields, sorted_keys,
+};
 
-const METHOD_NOT_ALLOWED: &str = "The method is not allowed for the requested URL.";
+fn event() -> Event {
+    Event::fixture(env!("CARGO_MANIFEST_DIR"), "health_get.json")
+}
 
 fn get() -> Request {
-    Event::fixture(env!("CARGO_MANIFEST_DIR"), "health_get.json").request()
+    event().request()
 }
 
 async fn call(app: &TestApp, req: Request) -> Response<Body> {
@@ -25,18 +29,11 @@ async fn call(app: &TestApp, req: Request) -> Response<Body> {
 fn checked(resp: &Response<Body>, redis: bool) -> (u16, Value) {
     assert_eq!(resp.headers()[header::CONTENT_TYPE], "application/json");
     let body = body_json(resp);
-    let mut keys: Vec<&str> = body
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(|k| k.as_str())
-        .collect();
-    keys.sort_unstable();
     let mut expected = vec!["hostname", "results", "status", "timestamp"];
     if redis {
         expected.insert(1, "redis");
     }
-    assert_eq!(keys, expected);
+    assert_eq!(sorted_keys(&body), expected);
     assert_eq!(body["hostname"], health::hostname());
     assert!(body["timestamp"].is_f64());
     let results = body["results"].as_array().unwrap();
@@ -46,15 +43,8 @@ fn checked(resp: &Response<Body>, redis: bool) -> (u16, Value) {
         all.push(body["redis"].clone());
     }
     for result in &all {
-        let mut keys: Vec<&str> = result
-            .as_object()
-            .unwrap()
-            .keys()
-            .map(|k| k.as_str())
-            .collect();
-        keys.sort_unstable();
         assert_eq!(
-            keys,
+            sorted_keys(result),
             ["checker", "expires", "output", "passed", "timestamp"]
         );
         let at = result["timestamp"].as_f64().unwrap();
@@ -65,6 +55,29 @@ fn checked(resp: &Response<Body>, redis: bool) -> (u16, Value) {
     let expected = if status == 200 { "success" } else { "failure" };
     assert_eq!(body["status"], expected);
     (status, body)
+}
+
+/// One `GET /health`: its status is `status` and its `results`, without the timestamps,
+/// are `expected` (after the [`checked`] shape; no Redis configured).
+async fn assert_health(app: &TestApp, status: u16, expected: Value) {
+    let (actual, body) = checked(&call(app, get()).await, false);
+    assert_eq!(actual, status);
+    assert_eq!(results(&body), expected);
+}
+
+/// The two `results` without their timestamps: `db_ok` passed ("database ok") or not
+/// ("database unreachable"), then `tasks_ok` with its figures.
+fn expected_results(db_ok: bool, tasks_ok: bool, succeeded: i64, failed: &[i64]) -> Value {
+    let db_output = if db_ok {
+        "database ok"
+    } else {
+        "database unreachable"
+    };
+    json!([
+        {"checker": "db_ok", "passed": db_ok, "output": db_output},
+        {"checker": "tasks_ok", "passed": tasks_ok,
+         "output": {"succeeded": succeeded, "failed": failed}},
+    ])
 }
 
 /// `results` without the timestamps: what a monitor compares.
@@ -84,37 +97,24 @@ fn results(body: &Value) -> Value {
 #[tokio::test]
 async fn healthy() {
     let app = TestApp::new().await;
-    let (status, body) = checked(&call(&app, get()).await, false);
-    assert_eq!(status, 200);
-    assert_eq!(
-        results(&body),
-        json!([
-            {"checker": "db_ok", "passed": true, "output": "database ok"},
-            {"checker": "tasks_ok", "passed": true, "output": {"succeeded": 0, "failed": []}},
-        ])
-    );
+    assert_health(&app, 200, expected_results(true, true, 0, &[])).await;
 }
 
 #[tokio::test]
 async fn head_and_leading_slashes_answer_the_same() {
     let app = TestApp::new().await;
-    let head = Event::fixture(env!("CARGO_MANIFEST_DIR"), "health_get.json")
-        .method("HEAD")
-        .request();
-    assert_eq!(checked(&call(&app, head).await, false).0, 200);
-    let slashes = Event::fixture(env!("CARGO_MANIFEST_DIR"), "health_get.json")
-        .path("//health")
-        .request();
-    assert_eq!(checked(&call(&app, slashes).await, false).0, 200);
+    for req in [event().method("HEAD"), event().path("//health")] {
+        assert_eq!(checked(&call(&app, req.request()).await, false).0, 200);
+    }
 }
 
 #[tokio::test]
 async fn delivered_mail_counts_and_a_dead_letter_fails_until_dismissed() {
     let app = TestApp::new().await;
-    let form = json!({"time": 1711302900, "customer_name": "C", "course": "K",
-                      "payment_method": "cash", "amount": "1.00", "receipt": "R"});
     app.admin("boss").await;
-    app.create_form("root", &form).await; // one "new form" e-mail per admin: two
+    // one "new form" e-mail per admin: two, waiting (reading them leaves them claimable)
+    app.create_form("root", &form_fields(&json!({}))).await;
+    assert_eq!(app.outbox().await.len(), 2);
     let worker = "health-test";
     let claimed = outbox::claim_due(&app.db, worker, now(), 60, 10)
         .await
@@ -134,41 +134,20 @@ async fn delivered_mail_counts_and_a_dead_letter_fails_until_dismissed() {
     .await
     .unwrap();
 
-    let (status, body) = checked(&call(&app, get()).await, false);
-    assert_eq!(status, 500);
-    assert_eq!(
-        results(&body),
-        json!([
-            {"checker": "db_ok", "passed": true, "output": "database ok"},
-            {"checker": "tasks_ok", "passed": false,
-             "output": {"succeeded": 1, "failed": [claimed[1].id]}},
-        ])
-    );
+    let expected = expected_results(true, false, 1, &[claimed[1].id]);
+    assert_health(&app, 500, expected).await;
 
     outbox::dismiss_dead(&app.db, &[claimed[1].id], now())
         .await
         .unwrap();
-    let (status, body) = checked(&call(&app, get()).await, false);
-    assert_eq!(status, 200);
-    assert_eq!(
-        body["results"][1]["output"],
-        json!({"succeeded": 1, "failed": []})
-    );
+    assert_health(&app, 200, expected_results(true, true, 1, &[])).await;
 }
 
 #[tokio::test]
 async fn database_down_is_a_500() {
     let app = TestApp::new().await;
     app.db.pool.close().await;
-    let (status, body) = checked(&call(&app, get()).await, false);
-    assert_eq!(status, 500);
-    assert_eq!(
-        results(&body),
-        json!([
-            {"checker": "db_ok", "passed": false, "output": "database unreachable"},
-            {"checker": "tasks_ok", "passed": false, "output": {"succeeded": 0, "failed": []}},
-        ])
-    );
+    assert_health(&app, 500, expected_results(false, false, 0, &[])).await;
 }
 
 #[tokio::test]
@@ -191,10 +170,6 @@ async fn redis_is_reported_beside_the_results_and_counts() {
 #[tokio::test]
 async fn other_methods_are_405() {
     let app = TestApp::new().await;
-    for method in ["POST", "PUT", "PATCH", "DELETE", "OPTIONS"] {
-        let req = Event::fixture(env!("CARGO_MANIFEST_DIR"), "health_get.json")
-            .method(method)
-            .request();
-        assert_message(&call(&app, req).await, 405, METHOD_NOT_ALLOWED);
-    }
+    let methods = ["POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+    assert_methods_not_allowed(|req| call(&app, req), &event(), &methods).await;
 }

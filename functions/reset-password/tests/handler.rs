@@ -6,22 +6,31 @@
 mod common;
 
 use common::*;
+use lambda_http::{Body, Response};
 use shared::domain::links::PasswordLinkKind::{Reset, Set};
 use shared::domain::links::ResolveLink;
 use shared::domain::now;
-use shared::testing::{TestApp, USER_PASSWORD, UserSpec, body_text};
+use shared::testing::{
+    PASSWORD_LINK, TestApp, USER_PASSWORD, assert_invalid_page, assert_method_not_allowed_page,
+    assert_page, assert_server_error_page, body_text, link_token,
+};
 
 const SET_TITLE: &str = "Set your password";
 const RESET_TITLE: &str = "Reset your password";
 const NOT_SET: &str = "Your password is not set";
 
-/// A user who has not set a password yet (as after registration).
-async fn new_user(app: &TestApp, username: &str) -> shared::domain::user::User {
-    app.create_user(UserSpec {
-        password: None,
-        ..UserSpec::new(username)
-    })
-    .await
+/// Opens the link `token`: the 200 password form titled `title`, with the token in it.
+async fn assert_link_opens(app: &TestApp, token: &str, title: &str) -> Response<Body> {
+    let resp = call(app, get_page(token)).await;
+    assert_password_form(&resp, 200, title, token, None);
+    resp
+}
+
+/// The link `token` is refused with `reason`, opened and posted with a new password alike.
+async fn assert_link_refused(app: &TestApp, token: &str, reason: &str) {
+    assert_invalid_page(&call(app, get_page(token)).await, reason);
+    let resp = call(app, post_page(Some(token), Some("new-password-1"))).await;
+    assert_invalid_page(&resp, reason);
 }
 
 // ------------------------------------------------------------------ missing and bad tokens
@@ -30,11 +39,11 @@ async fn new_user(app: &TestApp, username: &str) -> shared::domain::user::User {
 async fn without_a_token_the_page_is_invalid_data() {
     let app = TestApp::new().await;
     for query in ["", "token=", "other=1"] {
-        assert_invalid(&call(&app, get_query(query)).await, NO_TOKEN);
+        assert_invalid_page(&call(&app, get_query(query)).await, NO_TOKEN);
     }
     for token in [None, Some("")] {
         let resp = call(&app, post_page(token, Some("something"))).await;
-        assert_invalid(&resp, NO_TOKEN);
+        assert_invalid_page(&resp, NO_TOKEN);
     }
 }
 
@@ -53,7 +62,7 @@ async fn malformed_tokens_are_invalid_and_never_reflected() {
         let get = call(&app, get_query(&format!("token={}", urlencode(token)))).await;
         let post = call(&app, post_page(Some(token), Some("a-password"))).await;
         for resp in [get, post] {
-            assert_invalid(&resp, INVALID);
+            assert_invalid_page(&resp, INVALID);
             assert!(!body_text(&resp).to_lowercase().contains("<script>"));
         }
     }
@@ -62,8 +71,8 @@ async fn malformed_tokens_are_invalid_and_never_reflected() {
 #[tokio::test]
 async fn a_tampered_signature_or_payload_is_invalid() {
     let app = TestApp::new().await;
-    let victim = new_user(&app, "victim").await;
-    let attacker = new_user(&app, "attacker").await;
+    let victim = app.user_without_password("victim").await;
+    let attacker = app.user_without_password("attacker").await;
     let token = password_token(&app, &attacker, Set, now(), None);
     let (payload, signature) = token.split_once('.').unwrap();
     let i = signature.len() / 2;
@@ -76,23 +85,20 @@ async fn a_tampered_signature_or_payload_is_invalid() {
     let victims = password_token(&app, &victim, Set, now(), None);
     let forged = format!("{}.{signature}", victims.split_once('.').unwrap().0);
     for bad in [&bad_signature, &forged] {
-        assert_invalid(&call(&app, get_page(bad)).await, INVALID);
-        let resp = call(&app, post_page(Some(bad), Some("new-password-1"))).await;
-        assert_invalid(&resp, INVALID);
+        assert_link_refused(&app, bad, INVALID).await;
     }
     for user in ["victim", "attacker"] {
         assert!(app.find_user(user).await.unwrap().password_hash.is_none());
-        assert_eq!(login(&app, user, "x").await, Err(NOT_SET.into()));
+        assert_eq!(app.login(user, "x").await, Err(NOT_SET.into()));
     }
     // the genuine link still works
-    let resp = call(&app, get_page(&token)).await;
-    assert_password_form(&resp, 200, SET_TITLE, &token, None);
+    assert_link_opens(&app, &token, SET_TITLE).await;
 }
 
 #[tokio::test]
 async fn links_signed_otherwise_or_for_nobody_are_invalid() {
     let app = TestApp::new().await;
-    let user = new_user(&app, "carol").await;
+    let user = app.user_without_password("carol").await;
     let link = shared::domain::links::PasswordLink {
         user_id: user.id.0,
         counter: user.password_link_counter,
@@ -112,9 +118,7 @@ async fn links_signed_otherwise_or_for_nobody_are_invalid() {
     };
     let nobody = app.links.sign_password(&nobody);
     for token in [&other_secret, &resolve_purpose, &nobody] {
-        assert_invalid(&call(&app, get_page(token)).await, INVALID);
-        let resp = call(&app, post_page(Some(token), Some("new-password-1"))).await;
-        assert_invalid(&resp, INVALID);
+        assert_link_refused(&app, token, INVALID).await;
     }
     assert!(
         app.find_user("carol")
@@ -131,33 +135,27 @@ async fn reset_links_expire_after_the_reset_window() {
     let user = app.user("dave").await;
     let window = app.config.links.reset_window;
     let fresh = password_token(&app, &user, Reset, now() - 60, None);
-    let resp = call(&app, get_page(&fresh)).await;
-    assert_password_form(&resp, 200, RESET_TITLE, &fresh, None);
+    assert_link_opens(&app, &fresh, RESET_TITLE).await;
     let expired = password_token(&app, &user, Reset, now() - window - 60, None);
-    assert_invalid(&call(&app, get_page(&expired)).await, EXPIRED);
-    let resp = call(&app, post_page(Some(&expired), Some("new-password-1"))).await;
-    assert_invalid(&resp, EXPIRED);
-    assert_eq!(login(&app, "dave", USER_PASSWORD).await, Ok(()));
+    assert_link_refused(&app, &expired, EXPIRED).await;
+    assert_eq!(app.login("dave", USER_PASSWORD).await, Ok(()));
 }
 
 #[tokio::test]
 async fn set_links_have_their_own_longer_window() {
     let app = TestApp::new().await;
-    let user = new_user(&app, "erin").await;
+    let user = app.user_without_password("erin").await;
     let (reset_window, setup_window) =
         (app.config.links.reset_window, app.config.links.setup_window);
     assert!(setup_window > reset_window + 600);
     let older = password_token(&app, &user, Set, now() - reset_window - 600, None);
-    let resp = call(&app, get_page(&older)).await;
-    assert_password_form(&resp, 200, SET_TITLE, &older, None);
+    assert_link_opens(&app, &older, SET_TITLE).await;
     // a reset link of the same age has expired
     let reset = password_token(&app, &user, Reset, now() - reset_window - 600, None);
-    assert_invalid(&call(&app, get_page(&reset)).await, EXPIRED);
+    assert_invalid_page(&call(&app, get_page(&reset)).await, EXPIRED);
     let expired = password_token(&app, &user, Set, now() - setup_window - 60, None);
-    assert_invalid(&call(&app, get_page(&expired)).await, EXPIRED);
-    let resp = call(&app, post_page(Some(&expired), Some("new-password-1"))).await;
-    assert_invalid(&resp, EXPIRED);
-    assert_eq!(login(&app, "erin", "x").await, Err(NOT_SET.into()));
+    assert_link_refused(&app, &expired, EXPIRED).await;
+    assert_eq!(app.login("erin", "x").await, Err(NOT_SET.into()));
 }
 
 #[tokio::test]
@@ -171,7 +169,7 @@ async fn a_link_with_an_old_counter_is_used() {
         now(),
         Some(user.password_link_counter - 1),
     );
-    assert_invalid(&call(&app, get_page(&old)).await, USED);
+    assert_invalid_page(&call(&app, get_page(&old)).await, USED);
 }
 
 // ------------------------------------------------------------------ set-password flow
@@ -182,15 +180,14 @@ async fn app_with_root_link() -> (TestApp, String) {
     let mails = app.mail_to("root@example.test").await;
     assert_eq!(mails.len(), 1);
     assert_eq!(mails[0].subject, "BriefThreat registration");
-    let token = link_token(&mails[0].html_body);
+    let token = link_token(&mails[0], PASSWORD_LINK);
     (app, token)
 }
 
 #[tokio::test]
 async fn the_emailed_set_link_shows_the_set_password_form() {
     let (app, token) = app_with_root_link().await;
-    let resp = call(&app, get_page(&token)).await;
-    assert_password_form(&resp, 200, SET_TITLE, &token, None);
+    let resp = assert_link_opens(&app, &token, SET_TITLE).await;
     assert!(!body_text(&resp).contains(RESET_TITLE));
     // HEAD is served as GET is
     let head = event("page_get.json")
@@ -212,25 +209,22 @@ async fn setting_a_first_password_through_the_link() {
         let resp = call(&app, post_page(Some(&token), password)).await;
         assert_password_form(&resp, 422, SET_TITLE, &token, Some(ENTER_PASSWORD));
         // the link stays usable
-        let resp = call(&app, get_page(&token)).await;
-        assert_password_form(&resp, 200, SET_TITLE, &token, None);
+        assert_link_opens(&app, &token, SET_TITLE).await;
     }
-    assert_eq!(login(&app, "root", "x").await, Err(NOT_SET.into()));
+    assert_eq!(app.login("root", "x").await, Err(NOT_SET.into()));
     let resp = call(&app, post_page(Some(&token), Some("first password ü&=+"))).await;
     assert_page(&resp, 200, "Password saved", &[SAVED_FIRST]);
-    assert_eq!(login(&app, "root", "first password ü&=+").await, Ok(()));
+    assert_eq!(app.login("root", "first password ü&=+").await, Ok(()));
     // the link is used up
-    assert_invalid(&call(&app, get_page(&token)).await, USED);
-    let resp = call(&app, post_page(Some(&token), Some("second-password"))).await;
-    assert_invalid(&resp, USED);
-    assert_eq!(login(&app, "root", "first password ü&=+").await, Ok(()));
+    assert_link_refused(&app, &token, USED).await;
+    assert_eq!(app.login("root", "first password ü&=+").await, Ok(()));
 }
 
 #[tokio::test]
 async fn the_form_posts_back_to_the_link_url_itself() {
     let app = TestApp::new().await;
-    let first = new_user(&app, "gina").await;
-    let second = new_user(&app, "hank").await;
+    let first = app.user_without_password("gina").await;
+    let second = app.user_without_password("hank").await;
     // the token in the query string and in the form
     let token = password_token(&app, &first, Set, now(), None);
     let req = event("page_post_link.json")
@@ -242,7 +236,7 @@ async fn the_form_posts_back_to_the_link_url_itself() {
         "Password saved",
         &[SAVED_FIRST],
     );
-    assert_eq!(login(&app, "gina", "pw-gina-1").await, Ok(()));
+    assert_eq!(app.login("gina", "pw-gina-1").await, Ok(()));
     // only in the query string (an empty form field counts as none)
     let token = password_token(&app, &second, Set, now(), None);
     let req = event("page_post_link.json")
@@ -254,13 +248,13 @@ async fn the_form_posts_back_to_the_link_url_itself() {
         "Password saved",
         &[SAVED_FIRST],
     );
-    assert_eq!(login(&app, "hank", "pw-hank-1").await, Ok(()));
+    assert_eq!(app.login("hank", "pw-hank-1").await, Ok(()));
 }
 
 #[tokio::test]
 async fn a_password_too_long_is_refused_and_the_link_kept() {
     let app = TestApp::new().await;
-    let user = new_user(&app, "ivy").await;
+    let user = app.user_without_password("ivy").await;
     let token = password_token(&app, &user, Set, now(), None);
     let too_long = "x".repeat(1025);
     let resp = call(&app, post_page(Some(&token), Some(&too_long))).await;
@@ -269,7 +263,7 @@ async fn a_password_too_long_is_refused_and_the_link_kept() {
     let longest = "x".repeat(1024);
     let resp = call(&app, post_page(Some(&token), Some(&longest))).await;
     assert_page(&resp, 200, "Password saved", &[SAVED_FIRST]);
-    assert_eq!(login(&app, "ivy", &longest).await, Ok(()));
+    assert_eq!(app.login("ivy", &longest).await, Ok(()));
 }
 
 // ------------------------------------------------------------------ reset flow
@@ -279,20 +273,19 @@ async fn resetting_a_password_through_the_emailed_link() {
     let app = TestApp::new().await;
     app.user("jack").await;
     let token = request_reset(&app, "jack").await;
-    let resp = call(&app, get_page(&token)).await;
-    assert_password_form(&resp, 200, RESET_TITLE, &token, None);
+    let resp = assert_link_opens(&app, &token, RESET_TITLE).await;
     assert!(!body_text(&resp).contains(SET_TITLE));
     for password in [None, Some("")] {
         let resp = call(&app, post_page(Some(&token), password)).await;
         assert_password_form(&resp, 422, RESET_TITLE, &token, Some(ENTER_PASSWORD));
     }
-    assert_eq!(login(&app, "jack", USER_PASSWORD).await, Ok(()));
+    assert_eq!(app.login("jack", USER_PASSWORD).await, Ok(()));
     let resp = call(&app, post_page(Some(&token), Some("new-password-1"))).await;
     assert_page(&resp, 200, "Password saved", &[SAVED]);
     let invalid = Err("Invalid credentials".to_string());
-    assert_eq!(login(&app, "jack", USER_PASSWORD).await, invalid);
-    assert_eq!(login(&app, "jack", "new-password-1").await, Ok(()));
-    assert_invalid(&call(&app, get_page(&token)).await, USED);
+    assert_eq!(app.login("jack", USER_PASSWORD).await, invalid);
+    assert_eq!(app.login("jack", "new-password-1").await, Ok(()));
+    assert_invalid_page(&call(&app, get_page(&token)).await, USED);
 }
 
 #[tokio::test]
@@ -302,13 +295,11 @@ async fn a_newer_link_supersedes_the_older() {
     let first = request_reset(&app, "kim").await;
     let second = request_reset(&app, "kim").await;
     assert_ne!(first, second);
-    assert_invalid(&call(&app, get_page(&first)).await, USED);
-    let resp = call(&app, post_page(Some(&first), Some("new-password-1"))).await;
-    assert_invalid(&resp, USED);
-    assert_eq!(login(&app, "kim", USER_PASSWORD).await, Ok(()));
+    assert_link_refused(&app, &first, USED).await;
+    assert_eq!(app.login("kim", USER_PASSWORD).await, Ok(()));
     let resp = call(&app, post_page(Some(&second), Some("new-password-2"))).await;
     assert_page(&resp, 200, "Password saved", &[SAVED]);
-    assert_eq!(login(&app, "kim", "new-password-2").await, Ok(()));
+    assert_eq!(app.login("kim", "new-password-2").await, Ok(()));
 }
 
 #[tokio::test]
@@ -321,10 +312,8 @@ async fn a_link_issued_before_a_password_change_dies() {
     shared::app::auth::change_password(&app, &user, password)
         .await
         .unwrap();
-    assert_invalid(&call(&app, get_page(&token)).await, USED);
-    let resp = call(&app, post_page(Some(&token), Some("new-password-1"))).await;
-    assert_invalid(&resp, USED);
-    assert_eq!(login(&app, "lee", "changed-1").await, Ok(()));
+    assert_link_refused(&app, &token, USED).await;
+    assert_eq!(app.login("lee", "changed-1").await, Ok(()));
 }
 
 // ------------------------------------------------------------------ other methods, failures
@@ -332,31 +321,17 @@ async fn a_link_issued_before_a_password_change_dies() {
 #[tokio::test]
 async fn other_methods_are_405_pages() {
     let app = TestApp::new().await;
-    let user = new_user(&app, "mo").await;
+    let user = app.user_without_password("mo").await;
     let token = password_token(&app, &user, Set, now(), None);
-    let message = "The method is not allowed for the requested URL.";
-    let put = event("page_put.json")
-        .with("token", token.as_str())
-        .request();
-    assert_page(
-        &call(&app, put).await,
-        405,
-        "Method Not Allowed",
-        &[message],
-    );
+    let put = event("page_put.json").with("token", token.as_str());
+    assert_method_not_allowed_page(&call(&app, put.request()).await);
     for method in ["DELETE", "PATCH", "OPTIONS"] {
         let req = event("page_get.json")
             .with("token", token.as_str())
             .method(method);
-        assert_page(
-            &call(&app, req.request()).await,
-            405,
-            "Method Not Allowed",
-            &[message],
-        );
+        assert_method_not_allowed_page(&call(&app, req.request()).await);
     }
-    let resp = call(&app, get_page(&token)).await;
-    assert_password_form(&resp, 200, SET_TITLE, &token, None);
+    assert_link_opens(&app, &token, SET_TITLE).await;
 }
 
 #[tokio::test]
@@ -365,9 +340,7 @@ async fn a_database_failure_is_a_500_page_without_the_cause() {
     let user = app.user("nat").await;
     let token = password_token(&app, &user, Reset, now(), None);
     app.db.pool.close().await;
-    let text = "Something went wrong on our side. Please try again later.";
-    let resp = call(&app, get_page(&token)).await;
-    assert_page(&resp, 500, "Internal Server Error", &[text]);
+    assert_server_error_page(&call(&app, get_page(&token)).await);
     let resp = call(&app, post_page(Some(&token), Some("new-password-1"))).await;
-    assert_page(&resp, 500, "Internal Server Error", &[text]);
+    assert_server_error_page(&resp);
 }

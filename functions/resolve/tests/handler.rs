@@ -6,10 +6,12 @@ mod common;
 
 use common::*;
 use serde_json::{Value, json};
-use shared::domain::form::FormId;
 use shared::domain::links::{PasswordLink, PasswordLinkKind, ResolveLink};
 use shared::domain::now;
-use shared::testing::{TestApp, UserSpec, body_text};
+use shared::testing::{
+    TestApp, assert_invalid_page, assert_method_not_allowed_page, assert_page,
+    assert_server_error_page, body_text,
+};
 
 const NOT_ADMIN: &str = "This link was sent to a user who is no longer an administrator";
 const ADMIN_GONE: &str = "This link was sent to an administrator who no longer exists";
@@ -34,19 +36,14 @@ fn assert_not_resolved(resp: &lambda_http::Response<lambda_http::Body>, message:
 
 /// Alice's form and the token of the link admin `adm` got for it.
 async fn form_with_link(app: &TestApp) -> (i64, String) {
-    let since = outbox_max_id(app).await;
+    let since = app.outbox_max_id().await;
     let id = new_form(app, "alice").await;
-    (id, link_token(app, since, id, "adm@example.test").await)
+    (id, resolve_token(app, since, id, "adm@example.test").await)
 }
 
 async fn app_with_alice_and_adm() -> TestApp {
     let app = TestApp::new().await;
-    app.create_user(UserSpec {
-        first_name: "Sally",
-        last_name: Some("Submitter"),
-        ..UserSpec::new("alice")
-    })
-    .await;
+    app.named_user("alice", "Sally", Some("Submitter")).await;
     app.admin("adm").await;
     app
 }
@@ -57,20 +54,20 @@ async fn app_with_alice_and_adm() -> TestApp {
 async fn the_link_resolves_the_form_and_notifies_the_submitter() {
     let app = app_with_alice_and_adm().await;
     let (id, token) = form_with_link(&app).await;
-    let before = stored(&app, id).await.unwrap();
+    let before = app.stored_form(id).await.unwrap();
     assert_eq!(before["resolved_at"], Value::Null);
-    let since = outbox_max_id(&app).await;
+    let since = app.outbox_max_id().await;
     let t0 = now();
     let resp = call(&app, open(&token)).await;
     let t1 = now();
     assert_resolved(&resp, id, "Sally Submitter");
-    let after = stored(&app, id).await.unwrap();
+    let after = app.stored_form(id).await.unwrap();
     let resolved_at = after["resolved_at"].as_i64().expect("resolved");
     assert!((t0..=t1).contains(&resolved_at));
     let mut expected = before.clone();
     expected["resolved_at"] = json!(resolved_at);
     assert_eq!(after, expected);
-    let mails = mails_since(&app, since).await;
+    let mails = app.mails_since(since).await;
     assert_eq!(mails.len(), 1, "{mails:?}");
     assert_eq!(mails[0].to_address, "alice@example.test");
     assert_eq!(mails[0].subject, format!("Form no. {id}"));
@@ -86,14 +83,10 @@ async fn the_link_resolves_the_form_and_notifies_the_submitter() {
 #[tokio::test]
 async fn a_submitter_without_last_name_is_named_by_first_name() {
     let app = TestApp::new().await;
-    let spec = UserSpec {
-        first_name: "Mononym",
-        ..UserSpec::new("mono")
-    };
-    app.create_user(spec).await;
-    let since = outbox_max_id(&app).await;
+    app.named_user("mono", "Mononym", None).await;
+    let since = app.outbox_max_id().await;
     let id = new_form(&app, "mono").await;
-    let token = link_token(&app, since, id, "root@example.test").await;
+    let token = resolve_token(&app, since, id, "root@example.test").await;
     assert_resolved(&call(&app, open(&token)).await, id, "Mononym");
 }
 
@@ -101,64 +94,59 @@ async fn a_submitter_without_last_name_is_named_by_first_name() {
 async fn each_admin_gets_a_working_link_of_their_own_and_only_one_click_resolves() {
     let app = app_with_alice_and_adm().await;
     app.admin("adm2").await;
-    let since = outbox_max_id(&app).await;
+    let since = app.outbox_max_id().await;
     let id = new_form(&app, "alice").await;
     let mut tokens = Vec::new();
     for address in ["adm@example.test", "adm2@example.test", "root@example.test"] {
-        tokens.push(link_token(&app, since, id, address).await);
+        tokens.push(resolve_token(&app, since, id, address).await);
     }
     assert!(tokens[0] != tokens[1] && tokens[1] != tokens[2] && tokens[0] != tokens[2]);
-    let clicks = outbox_max_id(&app).await;
+    let clicks = app.outbox_max_id().await;
     assert_resolved(&call(&app, open(&tokens[1])).await, id, "Sally Submitter");
-    let resolved_at = stored(&app, id).await.unwrap()["resolved_at"].clone();
+    let resolved_at = app.stored_form(id).await.unwrap()["resolved_at"].clone();
     let already = format!("Form {id} has already been resolved.");
     for token in [&tokens[0], &tokens[2], &tokens[1]] {
         let resp = call(&app, open(token)).await;
         assert_not_resolved(&resp, &already);
         assert!(!body_text(&resp).contains("Form resolved"));
     }
-    assert_eq!(stored(&app, id).await.unwrap()["resolved_at"], resolved_at);
-    assert_eq!(mails_since(&app, clicks).await.len(), 1);
+    assert_eq!(
+        app.stored_form(id).await.unwrap()["resolved_at"],
+        resolved_at
+    );
+    assert_eq!(app.mails_since(clicks).await.len(), 1);
 }
 
 #[tokio::test]
 async fn after_a_resolve_through_the_api_the_link_says_already_resolved() {
     let app = app_with_alice_and_adm().await;
     let (id, token) = form_with_link(&app).await;
-    let base = shared::app::mail::LinkBase {
-        scheme: "http".into(),
-    };
-    shared::app::resolve::resolve(&app, &base, FormId(id))
-        .await
-        .unwrap();
-    let since = outbox_max_id(&app).await;
+    app.resolve_form(id).await;
+    let since = app.outbox_max_id().await;
     let resp = call(&app, open(&token)).await;
     assert_not_resolved(&resp, &format!("Form {id} has already been resolved."));
-    assert!(mails_since(&app, since).await.is_empty());
+    assert!(app.mails_since(since).await.is_empty());
 }
 
 #[tokio::test]
 async fn the_link_of_a_deleted_form() {
     let app = app_with_alice_and_adm().await;
     let (id, token) = form_with_link(&app).await;
-    let alice = app.caller("alice").await;
-    shared::app::forms::delete(&app, &alice, FormId(id))
-        .await
-        .unwrap();
-    let since = outbox_max_id(&app).await;
+    app.delete_form("alice", id).await;
+    let since = app.outbox_max_id().await;
     let resp = call(&app, open(&token)).await;
     assert_not_resolved(
         &resp,
         &format!("Form {id} does not exist. It may have been deleted."),
     );
-    assert!(mails_since(&app, since).await.is_empty());
+    assert!(app.mails_since(since).await.is_empty());
 }
 
 #[tokio::test]
 async fn concurrent_clicks_resolve_once() {
     let app = app_with_alice_and_adm().await;
     let (id, token) = form_with_link(&app).await;
-    let since = outbox_max_id(&app).await;
+    let since = app.outbox_max_id().await;
     let click = || call(&app, open(&token));
     let (a, b, c, d) = tokio::join!(click(), click(), click(), click());
     let mut statuses: Vec<u16> = [&a, &b, &c, &d]
@@ -170,7 +158,7 @@ async fn concurrent_clicks_resolve_once() {
     for resp in [&a, &b, &c, &d].into_iter().filter(|r| r.status() == 400) {
         assert_not_resolved(resp, &format!("Form {id} has already been resolved."));
     }
-    assert_eq!(mails_since(&app, since).await.len(), 1);
+    assert_eq!(app.mails_since(since).await.len(), 1);
 }
 
 #[tokio::test]
@@ -206,7 +194,7 @@ async fn a_double_slash_and_https_work_alike() {
 async fn a_missing_token_is_invalid_data() {
     let app = TestApp::new().await;
     for query in ["", "token=", "other=1"] {
-        assert_invalid(&call(&app, open_query(query)).await, "No token provided");
+        assert_invalid_page(&call(&app, open_query(query)).await, "No token provided");
     }
 }
 
@@ -223,11 +211,11 @@ async fn garbage_tokens_are_invalid_data() {
         long.as_str(),
     ];
     for token in tokens {
-        assert_invalid(&call(&app, open(token)).await, "This token is invalid");
+        assert_invalid_page(&call(&app, open(token)).await, "This token is invalid");
     }
     for query in ["token=%2500", "token=%3Cscript%3Ealert(1)%3C%2Fscript%3E"] {
         let resp = call(&app, open_query(query)).await;
-        assert_invalid(&resp, "This token is invalid");
+        assert_invalid_page(&resp, "This token is invalid");
         assert!(!body_text(&resp).contains("<script>"));
     }
 }
@@ -236,7 +224,7 @@ async fn garbage_tokens_are_invalid_data() {
 async fn a_tampered_token_is_invalid_and_resolves_nothing() {
     let app = app_with_alice_and_adm().await;
     let (id, token) = form_with_link(&app).await;
-    let since = outbox_max_id(&app).await;
+    let since = app.outbox_max_id().await;
     let flip = |i: usize| {
         let mut bytes = token.clone().into_bytes();
         bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
@@ -249,10 +237,13 @@ async fn a_tampered_token_is_invalid_and_resolves_nothing() {
         token[..token.len() - 1].to_string(),
     ];
     for bad in &tampered {
-        assert_invalid(&call(&app, open(bad)).await, "This token is invalid");
+        assert_invalid_page(&call(&app, open(bad)).await, "This token is invalid");
     }
-    assert_eq!(stored(&app, id).await.unwrap()["resolved_at"], Value::Null);
-    assert!(mails_since(&app, since).await.is_empty());
+    assert_eq!(
+        app.stored_form(id).await.unwrap()["resolved_at"],
+        Value::Null
+    );
+    assert!(app.mails_since(since).await.is_empty());
     assert_resolved(&call(&app, open(&token)).await, id, "Sally Submitter");
 }
 
@@ -274,9 +265,12 @@ async fn tokens_signed_otherwise_are_invalid() {
         issued_at: now(),
     });
     for token in [other_secret, password_link] {
-        assert_invalid(&call(&app, open(&token)).await, "This token is invalid");
+        assert_invalid_page(&call(&app, open(&token)).await, "This token is invalid");
     }
-    assert_eq!(stored(&app, id).await.unwrap()["resolved_at"], Value::Null);
+    assert_eq!(
+        app.stored_form(id).await.unwrap()["resolved_at"],
+        Value::Null
+    );
     // positive control: the same link signed with FLASK_SECRET works
     let genuine = app.links.sign_resolve(&link);
     assert_resolved(&call(&app, open(&genuine)).await, id, "Sally Submitter");
@@ -286,12 +280,15 @@ async fn tokens_signed_otherwise_are_invalid() {
 async fn the_link_of_a_demoted_admin_is_invalid_until_promoted_again() {
     let app = app_with_alice_and_adm().await;
     let (id, token) = form_with_link(&app).await;
-    set_admin(&app, "adm", false).await;
-    let since = outbox_max_id(&app).await;
-    assert_invalid(&call(&app, open(&token)).await, NOT_ADMIN);
-    assert_eq!(stored(&app, id).await.unwrap()["resolved_at"], Value::Null);
-    assert!(mails_since(&app, since).await.is_empty());
-    set_admin(&app, "adm", true).await;
+    app.set_admin("adm", false).await;
+    let since = app.outbox_max_id().await;
+    assert_invalid_page(&call(&app, open(&token)).await, NOT_ADMIN);
+    assert_eq!(
+        app.stored_form(id).await.unwrap()["resolved_at"],
+        Value::Null
+    );
+    assert!(app.mails_since(since).await.is_empty());
+    app.set_admin("adm", true).await;
     assert_resolved(&call(&app, open(&token)).await, id, "Sally Submitter");
 }
 
@@ -304,36 +301,29 @@ async fn the_link_of_an_admin_who_no_longer_exists_is_invalid() {
         form_id: id,
         issued_at: now(),
     });
-    assert_invalid(&call(&app, open(&token)).await, ADMIN_GONE);
-    assert_eq!(stored(&app, id).await.unwrap()["resolved_at"], Value::Null);
+    assert_invalid_page(&call(&app, open(&token)).await, ADMIN_GONE);
+    assert_eq!(
+        app.stored_form(id).await.unwrap()["resolved_at"],
+        Value::Null
+    );
 }
 
 #[tokio::test]
 async fn methods_other_than_get_and_head_are_405_pages() {
     let app = app_with_alice_and_adm().await;
     let (id, token) = form_with_link(&app).await;
-    let message = "The method is not allowed for the requested URL.";
-    let post = event("page_post.json")
-        .with("token", token.as_str())
-        .request();
-    assert_page(
-        &call(&app, post).await,
-        405,
-        "Method Not Allowed",
-        &[message],
-    );
+    let post = event("page_post.json").with("token", token.as_str());
+    assert_method_not_allowed_page(&call(&app, post.request()).await);
     for method in ["PUT", "DELETE", "PATCH", "OPTIONS"] {
         let req = event("page_get.json")
             .with("token", token.as_str())
             .method(method);
-        assert_page(
-            &call(&app, req.request()).await,
-            405,
-            "Method Not Allowed",
-            &[message],
-        );
+        assert_method_not_allowed_page(&call(&app, req.request()).await);
     }
-    assert_eq!(stored(&app, id).await.unwrap()["resolved_at"], Value::Null);
+    assert_eq!(
+        app.stored_form(id).await.unwrap()["resolved_at"],
+        Value::Null
+    );
     // HEAD is served as GET is
     let head = event("page_get.json")
         .with("token", token.as_str())
@@ -346,7 +336,5 @@ async fn a_database_failure_is_a_500_page_without_the_cause() {
     let app = app_with_alice_and_adm().await;
     let (_, token) = form_with_link(&app).await;
     app.db.pool.close().await;
-    let resp = call(&app, open(&token)).await;
-    let text = "Something went wrong on our side. Please try again later.";
-    assert_page(&resp, 500, "Internal Server Error", &[text]);
+    assert_server_error_page(&call(&app, open(&token)).await);
 }

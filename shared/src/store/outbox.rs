@@ -29,7 +29,11 @@ pub async fn enqueue(
     Ok(())
 }
 
-/// A message claimed for delivery.
+/// A message as `claim_due` and `pending` read it.
+/// The columns of a [`MessageRow`].
+const MESSAGE_COLUMNS: &str =
+    "id, to_address, to_name, subject, text_body, html_body, created_at, attempts";
+
 #[derive(sqlx::FromRow)]
 struct MessageRow {
     id: i64,
@@ -99,9 +103,8 @@ pub async fn claim_due(
     }
     // The rows this claim won: held by `worker` until exactly `now + lease`.
     let fetch = format!(
-        "SELECT id, to_address, to_name, subject, text_body, html_body, created_at, attempts \
-         FROM email_outbox WHERE id IN ({ids}) AND claimed_by = ? AND claim_expires_at = ? \
-         AND status = ? ORDER BY id"
+        "SELECT {MESSAGE_COLUMNS} FROM email_outbox WHERE id IN ({ids}) AND claimed_by = ? \
+         AND claim_expires_at = ? AND status = ? ORDER BY id"
     );
     let mut query = sqlx::query_as::<_, MessageRow>(AssertSqlSafe(fetch));
     for id in &candidates {
@@ -110,6 +113,18 @@ pub async fn claim_due(
     let rows = query
         .bind(worker)
         .bind(now + lease)
+        .bind(OutboxStatus::Pending.code())
+        .fetch_all(&db.pool)
+        .await?;
+    Ok(rows.into_iter().map(OutboxMessage::from).collect())
+}
+
+/// Every pending message, oldest first, whether due or not and whether claimed or not;
+/// read only (nothing is claimed): for looking at the queue, not for delivering it.
+pub async fn pending(db: &crate::Db) -> Result<Vec<OutboxMessage>, DbError> {
+    let pending =
+        format!("SELECT {MESSAGE_COLUMNS} FROM email_outbox WHERE status = ? ORDER BY id");
+    let rows = sqlx::query_as::<_, MessageRow>(AssertSqlSafe(pending))
         .bind(OutboxStatus::Pending.code())
         .fetch_all(&db.pool)
         .await?;

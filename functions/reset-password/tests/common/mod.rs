@@ -2,14 +2,11 @@
 //! signed with the test `FLASK_SECRET`, and exact checks of the HTML pages (contract
 //! section 5).
 
-#![allow(dead_code)]
-
 use lambda_http::{Body, Request, Response};
-use serde_json::json;
 use shared::app::mail::LinkBase;
 use shared::domain::links::{PasswordLink, PasswordLinkKind};
 use shared::domain::user::User;
-use shared::testing::{Event, TestApp, body_text, first_link};
+use shared::testing::{Event, PASSWORD_LINK, TestApp, assert_page, body_text, link_token};
 
 pub const SAVED: &str = "Your new password has been saved successfully.";
 pub const SAVED_FIRST: &str = "Your new password has been saved successfully. You may now log in.";
@@ -18,7 +15,6 @@ pub const INVALID: &str = "This token is invalid";
 pub const EXPIRED: &str = "This token has expired";
 pub const NO_TOKEN: &str = "No token provided";
 pub const ENTER_PASSWORD: &str = "Please enter a password.";
-pub const LINK_PREFIX: &str = "http://bt.example.test/reset-password?token=";
 
 pub fn event(name: &str) -> Event {
     Event::fixture(env!("CARGO_MANIFEST_DIR"), name)
@@ -98,28 +94,7 @@ pub async fn request_reset(app: &TestApp, username: &str) -> String {
     let mails = app.mail_to(&user.email).await;
     let mail = mails.last().expect("the reset e-mail");
     assert_eq!(mail.subject, "BriefThreat password reset");
-    link_token(&mail.html_body)
-}
-
-/// The token of the password link in an e-mail.
-pub fn link_token(html: &str) -> String {
-    let start = html.find(LINK_PREFIX).expect("a password link");
-    let link = first_link(&html[start..]).expect("a link");
-    link[LINK_PREFIX.len()..].to_string()
-}
-
-/// Logs in the way `POST /auth/login` does: `Ok` or the refusal's message.
-pub async fn login(app: &TestApp, username: &str, password: &str) -> Result<(), String> {
-    let body = json!({ "username": username, "password": password });
-    let credentials = shared::web::requests::credentials(body.as_object().unwrap())
-        .map_err(|e| format!("{e:?}"))?;
-    shared::app::auth::login(app, credentials)
-        .await
-        .map(|_| ())
-        .map_err(|e| match e {
-            shared::app::error::AppError::Refused(refusal) => refusal.to_string(),
-            other => format!("{other:?}"),
-        })
+    link_token(mail, PASSWORD_LINK)
 }
 
 /// The set/reset password form, exactly: title, label, the hidden token, the password
@@ -159,68 +134,4 @@ pub fn assert_password_form(
     assert!(html.contains(&form), "expected\n{form}\nin\n{html}");
     assert_eq!(html.matches("<form").count(), 1);
     assert_eq!(html.matches("<input").count(), 2);
-}
-
-/// Exactly this status; an HTML page of the contract's kind (`text/html`, no referrer, no
-/// sniffing) titled `title` (`<title>` and `<h1>`), whose paragraphs are exactly
-/// `paragraphs`, in order.
-#[track_caller]
-pub fn assert_page(resp: &Response<Body>, status: u16, title: &str, paragraphs: &[&str]) {
-    let html = body_text(resp);
-    assert_eq!(resp.status().as_u16(), status, "status; page: {html}");
-    let headers = resp.headers();
-    assert_eq!(headers["content-type"], "text/html; charset=utf-8");
-    assert_eq!(headers["referrer-policy"], "no-referrer");
-    assert_eq!(headers["x-content-type-options"], "nosniff");
-    assert!(html.starts_with("<!doctype html>"), "{html}");
-    assert_eq!(
-        between(html, "<title>", "</title>"),
-        [format!("{title} - BriefThreat")]
-    );
-    assert_eq!(between(html, "<h1>", "</h1>"), [title]);
-    assert_eq!(paragraphs_of(html), paragraphs, "paragraphs of {html}");
-    assert!(
-        !html.contains("http://") && !html.contains("https://"),
-        "self-contained: {html}"
-    );
-}
-
-/// 422 "Invalid data" with the reason (contract section 5).
-#[track_caller]
-pub fn assert_invalid(resp: &Response<Body>, reason: &str) {
-    assert_page(resp, 422, "Invalid data", &[reason]);
-}
-
-/// The text of every `<p ...>...</p>` of a page, entities decoded.
-pub fn paragraphs_of(html: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut rest = html;
-    while let Some(start) = rest.find("<p") {
-        let after = &rest[start + 2..];
-        if !after.starts_with('>') && !after.starts_with(' ') {
-            rest = after;
-            continue;
-        }
-        let open_end = after.find('>').expect("a closed tag");
-        let inner = &after[open_end + 1..];
-        let close = inner.find("</p>").expect("a closed paragraph");
-        out.push(unescape(&inner[..close]));
-        rest = &inner[close + 4..];
-    }
-    out
-}
-
-fn between(html: &str, open: &str, close: &str) -> Vec<String> {
-    html.split(open)
-        .skip(1)
-        .map(|part| unescape(part.split(close).next().unwrap_or_default()))
-        .collect()
-}
-
-pub fn unescape(text: &str) -> String {
-    text.replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&#x27;", "'")
-        .replace("&amp;", "&")
 }
