@@ -29,6 +29,7 @@ import signal
 import socket
 import sqlite3
 import subprocess
+import sys
 import time
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -49,12 +50,14 @@ STOP_TIMEOUT = 15
 
 # Keys a developer's .env or shell may hold that the test configuration does not set: set
 # to "" so that neither leaks in (the binaries treat a blank key as unset, and .env never
-# overrides a variable that is present in the environment, even an empty one).
+# overrides a variable that is present in the environment, even an empty one). Each
+# server's configuration then sets what it needs. `make bench` shields the same keys.
 SHIELDED_KEYS = [
     "MYSQL_HOST", "MYSQL_PORT", "MYSQL_USER", "MYSQL_PASSWORD", "MYSQL_DATABASE",
     "SMTP_HOST", "SMTP_PORT", "SMTP_SECURITY", "SMTP_USER", "SMTP_PASSWORD",
     "RATELIMIT_DEFAULT", "CLEANUP_INTERVAL", "PUBLIC_SCHEME", "MIGRATE_ON_START",
     "REDIS_URL", "TRUSTED_PROXIES", "EMAIL_INVOKE_URL", "EMAIL_FUNCTION_NAME", "EMAIL_SCHEDULE_SECONDS",
+    "EMAIL_TRANSPORT", "SES_ENDPOINT_URL", "OUTBOX_RETENTION", "EMAIL_MAX_ATTEMPTS", "EMAIL_RETRY_BASE",
 ]
 
 # The Invoke API's address of each running emulator, by its public base URL.
@@ -126,12 +129,40 @@ def create_mysql_database(admin_url: str, prefix: str, collation: str = "utf8mb4
 
 
 def drop_mysql_database(admin_url: str, name: str) -> None:
-    """DROP DATABASE IF EXISTS, for a teardown: a failure is printed, never raised (it must not
-    hide the test result)."""
+    """DROP DATABASE IF EXISTS, for a teardown: a failure is printed on stderr, never raised
+    (it must not hide the test's or the bench's result)."""
     try:
         _mysql_execute(admin_url, f"DROP DATABASE IF EXISTS `{name}`")
-    except Exception as e:  # noqa: BLE001 - teardown must not hide the test result
-        print(f"could not drop {name}: {e}")
+    except Exception as e:  # noqa: BLE001 - teardown must not hide the result
+        print(f"could not drop {name}: {e}", file=sys.stderr)
+
+
+def run_sql(db_path: Path | None, mysql_url: str | None, query: str, params=()) -> list[dict]:
+    """One statement on the SQLite file `db_path` or else the MariaDB database `mysql_url`,
+    committed; `?` placeholders on both; the rows as dicts."""
+    if db_path is not None:
+        conn = sqlite3.connect(db_path, timeout=30)
+        conn.row_factory = sqlite3.Row
+        try:
+            cur = conn.execute(query, tuple(params))
+            rows = [dict(row) for row in cur.fetchall()] if cur.description else []
+            conn.commit()
+            return rows
+        finally:
+            conn.close()
+    conn = _mysql_connect(mysql_url)
+    try:
+        with conn.cursor() as cur:
+            if params:
+                # pymysql formats with %s: escape literal % first, then map ? to %s.
+                cur.execute(query.replace("%", "%%").replace("?", "%s"), tuple(params))
+            else:
+                cur.execute(query)
+            rows = list(cur.fetchall()) if cur.description else []
+        conn.commit()
+        return rows
+    finally:
+        conn.close()
 
 
 class Api:
@@ -173,29 +204,7 @@ class Api:
 
     # -- SQL against this backend's database; `?` placeholders on both backends; commits.
     def sql(self, query: str, params=()) -> list[dict]:
-        if self.backend == "sqlite":
-            conn = sqlite3.connect(self._db_path, timeout=30)
-            conn.row_factory = sqlite3.Row
-            try:
-                cur = conn.execute(query, tuple(params))
-                rows = [dict(row) for row in cur.fetchall()] if cur.description else []
-                conn.commit()
-                return rows
-            finally:
-                conn.close()
-        conn = _mysql_connect(self._mysql_url)
-        try:
-            with conn.cursor() as cur:
-                if params:
-                    # pymysql formats with %s: escape literal % first, then map ? to %s.
-                    cur.execute(query.replace("%", "%%").replace("?", "%s"), tuple(params))
-                else:
-                    cur.execute(query)
-                rows = list(cur.fetchall()) if cur.description else []
-            conn.commit()
-            return rows
-        finally:
-            conn.close()
+        return run_sql(self._db_path, self._mysql_url, query, params)
 
     def outbox(self) -> list[dict]:
         return self.sql("SELECT * FROM email_outbox ORDER BY id")

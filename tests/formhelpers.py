@@ -10,7 +10,7 @@ import json
 import re
 import uuid
 
-from authhelpers import API, auth, expect, mail_link, mails_since, root_token
+from authhelpers import API, auth, expect, root_token
 
 FORM = API + "/form"
 RESOLVE = API + "/form/resolve"
@@ -180,9 +180,3 @@ def missing_form_id(api):
 
 def resolve_as(api, token, form_id, path=RESOLVE):
     return api.put(path, json={"id": form_id}, headers=auth(token))
-
-
-def resolve_links_for(api, since, form_id):
-    """{admin address: link} of the form e-mails sent since `since` for this form."""
-    rows = mails_since(api, since, subject=form_subject(form_id))
-    return {r["to_address"].lower(): mail_link(r) for r in rows}

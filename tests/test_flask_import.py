@@ -45,6 +45,7 @@ from conftest import (
     _mysql_connect,
     create_mysql_database,
     drop_mysql_database,
+    run_sql,
     start_stack,
     stop_server,
 )
@@ -298,22 +299,7 @@ class Target:
         self.env = target_env(tmp, database_url)
 
     def sql(self, query: str, params=()) -> list[dict]:
-        if self.sqlite_path:
-            import sqlite3  # noqa: PLC0415
-
-            conn = sqlite3.connect(self.sqlite_path, timeout=30)
-            conn.row_factory = sqlite3.Row
-            try:
-                return [dict(r) for r in conn.execute(query, tuple(params)).fetchall()]
-            finally:
-                conn.close()
-        conn = _mysql_connect(self.mysql_url)
-        try:
-            with conn.cursor() as cur:
-                cur.execute(query.replace("?", "%s"), tuple(params))
-                return list(cur.fetchall())
-        finally:
-            conn.close()
+        return run_sql(self.sqlite_path, self.mysql_url, query, params)
 
     def counts(self) -> dict:
         return {t: self.sql(f"SELECT COUNT(*) AS n FROM {t}")[0]["n"]
@@ -509,7 +495,6 @@ def test_a_non_empty_target_is_refused_without_the_flag(old, tmp_path):
     proc, base = start_stack(tmp_path, **env)
     try:
         # not imported: the old formats mean nothing here
-        form, admin = old.resolve_cases["sqlite"]
         r = requests.get(base + "/resolve", params={"token": old.resolve_links["sqlite"]}, timeout=60)
         assert r.status_code == 422 and "This token is invalid" in r.text
         r = requests.get(base + "/reset-password", params={"token": old.reset_links["sqlite"]}, timeout=60)
@@ -528,14 +513,8 @@ def test_a_non_empty_target_is_refused_without_the_flag(old, tmp_path):
     assert f'username "root" (old user {old.root["id"]}) is already taken by user 1 of the target' in done.stderr
     assert db.counts() == {"users": 1, "forms": 0, "revoked_tokens": 0, "flask_import": 0}
     # with the colliding user gone from the target, the rest is added beside what is there
-    db_url = env["DATABASE_URL"]
-    import sqlite3  # noqa: PLC0415
-
-    conn = sqlite3.connect(tmp_path / "bt.db")
-    conn.execute("UPDATE users SET username = 'newroot', username_key = 'newroot', id = 999 WHERE id = 1")
-    conn.commit()
-    conn.close()
-    done, _ = run_import(dict(env, DATABASE_URL=db_url), old.url, "--allow-non-empty")
+    db.sql("UPDATE users SET username = 'newroot', username_key = 'newroot', id = 999 WHERE id = 1")
+    done, _ = run_import(env, old.url, "--allow-non-empty")
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"users: {N_USERS} read, {N_USERS} copied, 0 already there" in done.stdout
     assert db.counts() == {"users": N_USERS + 1, "forms": N_FORMS, "revoked_tokens": old.distinct_jtis,
@@ -565,10 +544,7 @@ def test_users_colliding_ignoring_case_are_reported_and_nothing_is_copied(tmp_pa
         # the old database as the target: refused before anything connects to it
         same, _ = run_import(dict(env, DATABASE_URL=url), url)
         assert same.returncode != 0 and "is the old one" in same.stderr, same.stderr
-        conn = _mysql_connect(url)
-        with conn.cursor() as cur:
-            cur.execute("SHOW TABLES")
-            assert sorted(r[next(iter(r))] for r in cur.fetchall()) == ["forms", "revoked_tokens", "users"]
-        conn.close()
+        tables = run_sql(None, url, "SHOW TABLES")
+        assert sorted(r[next(iter(r))] for r in tables) == ["forms", "revoked_tokens", "users"]
     finally:
         drop_mysql_database(admin_url(), name)

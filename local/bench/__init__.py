@@ -8,7 +8,7 @@ One job a module:
   figures       medians and the formats of the figures
   workspace     the workspace's binaries and routes, their stamps, tools' versions
   environment   checks before the run, facts about the machine, the functions' configuration,
-                the bench database created, migrated and dropped
+                the bench database migrated (conftest.py creates and drops it)
   stores        SQL on the bench database, the outbox's state, Redis's rate-limit count
   seed          the bench database's content: a submitter, forms, queued e-mails
   procs         /proc: RSS, PSS, CPU time of a process or a process tree

@@ -53,7 +53,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import shutil
 import signal
 import sys
@@ -61,14 +60,14 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
-from conftest import free_port
+from conftest import create_mysql_database, drop_mysql_database, free_port
 from smtp_sink import SmtpSink
 from .argon2 import section_argon2
 from .cold_start import section_cold_starts
 from .config import EVENT_FUNCTIONS, NOT_LAMBDAS, OUT_DIR
 from .email_drain import section_email
 from .emulator import Emulator
-from .environment import bench_env, create_and_migrate, drop_database, preflight, run_meta
+from .environment import bench_env, migrate_database, preflight, run_meta
 from .figures import fmt_ms
 from .login_timing import section_login_timing
 from .notes import notes
@@ -102,10 +101,9 @@ def after_loads(results: dict, emu: Emulator) -> None:
     }
 
 
-def run_sections(results: dict, cleanup: ExitStack, admin_url: str, redis_url: str, database: str,
-                 sink: SmtpSink, tmp: Path) -> dict:
+def run_sections(results: dict, cleanup: ExitStack, admin_url: str, redis_url: str, sink: SmtpSink,
+                 tmp: Path) -> dict:
     """Every section, in order, into `results`; the release binaries' stamps at the start."""
-    db_url = f"{admin_url.rstrip('/')}/{database}"
     binaries = workspace_binaries()
     stamps = binary_stamps(binaries)
     routes = http_routes()
@@ -114,12 +112,15 @@ def run_sections(results: dict, cleanup: ExitStack, admin_url: str, redis_url: s
     log(f"   argon2: median {fmt_ms(results['argon2']['median_ms'])}, p90 {fmt_ms(results['argon2']['p90_ms'])}")
     mark_section("a, g")
 
-    # The bench database, migrated by the release `migrate`; one configuration for all.
+    # The bench database (dropped by `cleanup` after the fronts have stopped), migrated by
+    # the release `migrate`; one configuration for all.
+    database, db_url = create_mysql_database(admin_url, "bt_bench")
+    cleanup.callback(drop_mysql_database, admin_url, database)
     port = free_port()
     data_dir = tmp / "data"
     data_dir.mkdir()
     env = bench_env(db_url, redis_url, port, data_dir, sink.port)
-    create_and_migrate(admin_url, database, env)
+    migrate_database(database, env)
     lambdas = [b for b in binaries if b not in NOT_LAMBDAS]
     missing = [f for f in lambdas if f not in routes and f not in EVENT_FUNCTIONS]
     if missing:
@@ -179,14 +180,12 @@ def main() -> int:
     tmp = OUT_DIR / "logs"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    database = f"bt_bench_{secrets.token_hex(4)}"
     sink = SmtpSink(free_port())
     sink.start()
-    with ExitStack() as cleanup:  # unwinds last in, first out: the fronts, the sink, the database
-        cleanup.callback(drop_database, admin_url, database)
+    with ExitStack() as cleanup:  # unwinds last in, first out: the fronts, the database, the sink
         cleanup.callback(sink.stop)
         try:
-            stamps = run_sections(results, cleanup, admin_url, redis_url, database, sink, tmp)
+            stamps = run_sections(results, cleanup, admin_url, redis_url, sink, tmp)
         except BenchError as e:
             log(f"FAILED: {e}")
             return 1

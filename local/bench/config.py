@@ -57,15 +57,6 @@ FLOOR_SECONDS = 1  # the floor run beside each run of a row
 IDLE_FLOOR_MS = 500.0
 
 ROOT_PASSWORD = "bench-root-password"
-# Keys a developer's .env or shell may hold that the benchmark does not set (as in
-# tests/conftest.py): blank, so that neither the environment nor .env leaks in.
-SHIELDED_KEYS = [
-    "MYSQL_HOST", "MYSQL_PORT", "MYSQL_USER", "MYSQL_PASSWORD", "MYSQL_DATABASE",
-    "SMTP_HOST", "SMTP_PORT", "SMTP_SECURITY", "SMTP_USER", "SMTP_PASSWORD",
-    "RATELIMIT_DEFAULT", "CLEANUP_INTERVAL", "PUBLIC_SCHEME", "MIGRATE_ON_START",
-    "EMAIL_TRANSPORT", "SES_ENDPOINT_URL", "OUTBOX_RETENTION", "EMAIL_FUNCTION_NAME", "EMAIL_INVOKE_URL",
-    "TRUSTED_PROXIES", "EMAIL_MAX_ATTEMPTS", "EMAIL_RETRY_BASE",
-]
 RATELIMIT = "1000000/second"  # every request is counted in Redis, none refused
 NOT_LAMBDAS = {"migrate", "lambda-emulator"}  # a command-line step, the self-hosted runtime
 EVENT_FUNCTIONS = {"email", "cleanup"}  # invoked with `{}`, not over HTTP

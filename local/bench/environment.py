@@ -14,10 +14,11 @@ import sys
 from pathlib import Path
 
 from .config import (CARGO_LAMBDA, COLD_RUNS, EMAILS, EMULATOR_BINARY, LIST_SAMPLES, LOGIN_SAMPLES, RATELIMIT,
-                     RELEASE, ROOT, ROOT_PASSWORD, SHIELDED_KEYS, WRK_LOGIN_SECONDS, WRK_RUNS, WRK_SECONDS,
+                     RELEASE, ROOT, ROOT_PASSWORD, WRK_LOGIN_SECONDS, WRK_RUNS, WRK_SECONDS,
                      WRK_TIMEOUT, WRK_WARMUP)
+from conftest import SHIELDED_KEYS  # the keys the tests blank too (tests/ on sys.path: __init__.py)
+
 from .runlog import BenchError, log
-from .stores import sql
 from .workspace import tool_version
 
 
@@ -91,18 +92,11 @@ def bench_env(db_url: str, redis_url: str, port: int, data_dir: Path, smtp_port:
     return env
 
 
-def create_and_migrate(admin_url: str, database: str, env: dict) -> None:
-    """The bench database, migrated by the release `migrate` with the run's configuration."""
-    sql(admin_url, f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+def migrate_database(database: str, env: dict) -> None:
+    """The bench database (env's DATABASE_URL), migrated by the release `migrate` with the
+    run's configuration."""
     log(f"migrating {database} with target/release/migrate")
-    migrate = subprocess.run([str(RELEASE / "migrate")], cwd=ROOT, env=env, capture_output=True, text=True,
-                             timeout=120)
-    if migrate.returncode != 0:
-        raise BenchError(f"migrate exited {migrate.returncode}:\n{migrate.stdout}{migrate.stderr}")
-
-
-def drop_database(admin_url: str, database: str) -> None:
-    try:
-        sql(admin_url, f"DROP DATABASE IF EXISTS `{database}`")
-    except Exception as e:  # noqa: BLE001 - cleanup must not hide the result
-        log(f"could not drop {database}: {e}")
+    done = subprocess.run([str(RELEASE / "migrate")], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=120)
+    if done.returncode != 0:
+        raise BenchError(f"migrate exited {done.returncode}:\n{done.stdout}{done.stderr}")

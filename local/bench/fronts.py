@@ -15,7 +15,7 @@ from pathlib import Path
 
 import requests
 
-from conftest import free_port, stop_server
+from conftest import free_port, free_ports, stop_server
 from render_nginx import render, self_signed_certificate  # local/render_nginx.py
 from .config import CARGO_LAMBDA, FLOOR_PATH, HTTP_TIMEOUT, NGINX_TEMPLATE, ROOT, START_TIMEOUT, STOP_TIMEOUT
 from .runlog import BenchError, tail
@@ -40,11 +40,7 @@ class Nginx:
         certs = self.dir / "certs"
         certs.mkdir()
         self.cert = self_signed_certificate(certs)
-        self.http_port = free_port()
-        self.https_port = free_port()
-        self.hop_port = free_port()
-        while len({self.http_port, self.https_port, self.hop_port}) < 3:
-            self.https_port, self.hop_port = free_port(), free_port()
+        self.http_port, self.https_port, self.hop_port = free_ports(3)
         self.base = f"https://127.0.0.1:{self.https_port}"
         # The bare HTTP hop: a plain-HTTP server that answers by itself (what any HTTP front
         # costs a client on loopback, the part of the floor rows no emulator can avoid).

@@ -45,8 +45,8 @@ def comparisons(w: dict, ours: dict | None, alone: dict, hop: dict | None) -> li
         delta = w["p50_ms"] - ours["p50_ms"]
         figures.append(f"nginx {delta:+.2f} ms at p50" if abs(delta) < 10 else f"nginx {delta:+,.0f} ms at p50")
     if w["via"] == "cargo-lambda" and ours and w["rps"] and ours["rps"] and w["p50_ms"] is not None:
-        goal = "; target ≥ 5×" if w["connections"] > 1 else ""
-        figures.append(f"ours {ours['rps'] / w['rps']:.1f}× its req/s{goal}, "
+        target = "; target ≥ 5×" if w["connections"] > 1 else ""
+        figures.append(f"ours {ours['rps'] / w['rps']:.1f}× its req/s{target}, "
                        f"p50 {ours['p50_ms'] - w['p50_ms']:+.2f} ms; cargo-lambda 1.9.2, one floor process")
     if w["key"] == "floor" and w["via"] == "emulator" and w["connections"] == 1 and w["p50_ms"] is not None:
         added = w["p50_ms"] - alone["p50_ms"]
