@@ -7,14 +7,15 @@
 # The runtime stage holds the binaries and what they need at run time, nothing else: the
 # route table and the migrations are compiled into them. Build and runtime share one Debian
 # release, so the binaries find the glibc they were linked against. Rust 1.94+ (sqlx 0.9's
-# minimum); plain Dockerfile syntax, so the classic builder works too.
+# minimum); plain Dockerfile syntax, so the classic builder works too. Built without the
+# embedded SQLite (`--no-default-features`): compose gives the functions MariaDB.
 ARG RUST_IMAGE=rust:1.95-slim-trixie
 ARG RUNTIME_IMAGE=debian:trixie-slim
 
 FROM ${RUST_IMAGE} AS build
 WORKDIR /src
 COPY . .
-RUN cargo build --release --locked --workspace --bins \
+RUN cargo build --release --locked --workspace --bins --no-default-features \
     && mkdir /out \
     && for dir in functions/*/; do cp "target/release/$(basename "$dir")" /out/; done \
     && cp target/release/lambda-emulator /out/ \

@@ -217,8 +217,8 @@ e2e: system-packages venv build
 	  $(VENV)/bin/python -m pytest tests/test_e2e.py -q -rA
 
 # --- make bench -----------------------------------------------------------------------------
-# Release binaries (the functions and the emulator they run under) and the argon2 example are
-# built first, so nothing compiles while a clock runs; wrk (Debian) is the load generator,
+# Release binaries (the functions as deployed, and the emulator they run under) and the argon2
+# example are built first, so nothing compiles while a clock runs; wrk (Debian) is the load generator,
 # nginx (Debian) the proxy of the `· nginx` rows, the venv's cargo-lambda the runtime of the
 # `· cargo-lambda` comparison rows. About 10 minutes after the build; writes
 # target/bench/bench.{txt,json} (README.md).
@@ -233,8 +233,12 @@ bench: system-packages venv
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y "$${missing[@]}"
 	fi
-	echo "==> cargo build --release --workspace --bins --examples"
-	cargo build --release --workspace --bins --examples
+	# The binaries as AWS and compose deploy them (no embedded SQLite: they talk to MariaDB);
+	# the argon2 example apart, since examples bring the dev-dependencies, whose features
+	# would otherwise unify into every binary of the same build.
+	echo "==> cargo build --release --workspace --bins --no-default-features; cargo build --release -p shared --examples"
+	cargo build --release --workspace --bins --no-default-features
+	cargo build --release -p shared --examples
 	echo "==> python -m local.bench under local/harness.py, writing $${BENCH_OUT:-target/bench}/"
 	CARGO_LAMBDA=$(VENV)/bin/cargo-lambda $(VENV)/bin/python local/harness.py -- $(VENV)/bin/python -m local.bench
 

@@ -391,3 +391,62 @@ async fn a_token_lookup_also_tells_whether_the_token_was_revoked() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn whoami_reads_the_user_and_their_form_ids_in_one_statement() {
+    on_both_engines("whoami", |state| async move {
+        let db = &state.db;
+        let mut conn = db.pool.acquire().await.unwrap();
+        let amy = users::insert(&mut conn, &new_user("Amy", "amy@example.test"))
+            .await
+            .unwrap();
+        let bob = users::insert(&mut conn, &new_user("Bob", "bob@example.test"))
+            .await
+            .unwrap();
+        users::insert(&mut conn, &new_user("Cy", "cy@example.test"))
+            .await
+            .unwrap();
+        // interleaved, so that Amy's ids are not one run
+        for submitter in [amy, bob, amy, amy, bob, amy] {
+            sqlx::query(
+                "INSERT INTO forms (submitter_id, form_time, customer_name, course, \
+                 payment_method, amount_cents, receipt, resolved_at) \
+                 VALUES (?, 1, 'c', 'k', 'cash', 100, 'r', NULL)",
+            )
+            .bind(submitter.0)
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        }
+        let expected = users::form_ids(&mut *conn, amy).await.unwrap();
+        assert_eq!(expected.len(), 4);
+        let ((user, revoked), ids) = users::find_for_token_with_forms(&mut conn, "AMY", "j")
+            .await
+            .unwrap();
+        assert_eq!(user.map(|u| u.id), Some(amy));
+        assert!(!revoked);
+        assert_eq!(ids, expected);
+        let ((user, _), ids) = users::find_for_token_with_forms(&mut conn, "cy", "j")
+            .await
+            .unwrap();
+        assert!(user.is_some());
+        assert_eq!(ids, Vec::<i64>::new());
+        revoked::revoke(&mut *conn, "j", i64::MAX).await.unwrap();
+        let found = users::find_for_token_with_forms(&mut conn, "nobody", "j")
+            .await
+            .unwrap();
+        assert_eq!(found, ((None, true), vec![]));
+        if db.backend == Backend::MySql {
+            // a list cut short by the server is read again in full
+            sqlx::query("SET SESSION group_concat_max_len = 4")
+                .execute(&mut *conn)
+                .await
+                .unwrap();
+            let (_, ids) = users::find_for_token_with_forms(&mut conn, "amy", "j")
+                .await
+                .unwrap();
+            assert_eq!(ids, expected);
+        }
+    })
+    .await;
+}

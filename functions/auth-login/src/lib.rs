@@ -23,8 +23,8 @@ async fn answer(state: &AppState, req: Request) -> Result<Response<Body>, ApiErr
             Ok(ok_json(&sessions::login(state, credentials).await?))
         }
         Method::GET => {
-            let caller = auth::caller(state, req.headers(), Some(TokenType::Access)).await?;
-            Ok(ok_json(&sessions::profile(state, caller.user).await?))
+            let token = auth::bearer(req.headers())?;
+            Ok(ok_json(&sessions::whoami(state, token).await?))
         }
         Method::PUT => {
             let body = required_json_body(&req)?;

@@ -6,7 +6,9 @@ use serde_json::json;
 use shared::AppState;
 use shared::app::forms;
 use shared::domain::jwt::TokenType;
-use shared::web::http::{ApiError, no_content, ok_json, raw_body, required_json_body, respond};
+use shared::web::http::{
+    ApiError, JsonArray, no_content, ok_json, raw_body, required_json_body, respond,
+};
 use shared::web::{auth, requests};
 
 /// One invocation: the whole answer to one request (rate limits and compression are the
@@ -20,7 +22,9 @@ async fn answer(state: &AppState, req: Request) -> Result<Response<Body>, ApiErr
     match *req.method() {
         Method::GET => {
             let caller = auth::caller(state, req.headers(), access).await?;
-            Ok(ok_json(&forms::list(state, &caller).await?))
+            let mut list = JsonArray::default();
+            forms::list(state, &caller, |form| list.push(&form)).await?;
+            list.into_response()
         }
         Method::POST => {
             let body = required_json_body(&req)?;

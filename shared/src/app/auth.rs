@@ -27,13 +27,24 @@ pub async fn authenticate(
     token: &str,
     wanted: Option<TokenType>,
 ) -> Result<Caller, AppError> {
+    let claims = verify(state, token, wanted)?;
+    let found = state
+        .db
+        .run(async |conn| users::find_for_token(conn, &claims.identity, &claims.jti).await)
+        .await?;
+    caller(claims, found)
+}
+
+fn verify(state: &AppState, token: &str, wanted: Option<TokenType>) -> Result<Claims, AppError> {
     let now = now();
-    let claims = match wanted {
+    Ok(match wanted {
         Some(kind) => state.jwt.verify(token, kind, now)?,
         None => state.jwt.verify_any(token, now)?,
-    };
-    let (user, revoked) =
-        users::find_for_token(&state.db.pool, &claims.identity, &claims.jti).await?;
+    })
+}
+
+/// The token's user as found, unless the token was revoked or the user is gone.
+fn caller(claims: Claims, (user, revoked): (Option<User>, bool)) -> Result<Caller, AppError> {
     if revoked {
         return Err(Refusal::TokenRevoked.into());
     }
@@ -71,7 +82,10 @@ fn issue(state: &AppState, username: &str, kind: TokenType) -> Result<String, Ap
 pub async fn login(state: &AppState, credentials: Credentials) -> Result<TokenPair, AppError> {
     let Credentials { username, password } = credentials;
     // Known user or not, whether the deployment was imported: it decides what the check costs.
-    let (user, imported) = users::find_for_login(&state.db.pool, &username).await?;
+    let (user, imported) = state
+        .db
+        .run(async |conn| users::find_for_login(conn, &username).await)
+        .await?;
     if user.as_ref().is_some_and(|u| !u.has_password()) {
         return Err(Refusal::OwnPasswordNotSet.into());
     }
@@ -104,9 +118,17 @@ pub struct Profile {
     pub forms: Vec<i64>,
 }
 
-/// `GET /auth/login`.
-pub async fn profile(state: &AppState, user: User) -> Result<Profile, AppError> {
-    let forms = users::form_ids(&state.db.pool, user.id).await?;
+/// `GET /auth/login`: [`authenticate`] with an access token, and the caller's forms read in
+/// the same statement.
+pub async fn whoami(state: &AppState, token: &str) -> Result<Profile, AppError> {
+    let claims = verify(state, token, Some(TokenType::Access))?;
+    let (found, forms) = state
+        .db
+        .run(async |conn| {
+            users::find_for_token_with_forms(conn, &claims.identity, &claims.jti).await
+        })
+        .await?;
+    let user = caller(claims, found)?.user;
     Ok(Profile {
         is_admin: user.is_admin,
         id: user.id.0,

@@ -11,12 +11,19 @@ use crate::domain::refusal::{Change, Refusal};
 use crate::domain::user::User;
 use crate::store::{forms, outbox, users};
 
-/// `GET /form`: every form for an admin, the caller's own otherwise; one query.
-pub async fn list(state: &AppState, caller: &Caller) -> Result<Vec<Form>, AppError> {
-    Ok(match caller.user.is_admin {
-        true => forms::all(&state.db.pool).await?,
-        false => forms::submitted_by(&state.db.pool, caller.user.id).await?,
-    })
+/// `GET /form`: every form for an admin, the caller's own otherwise; one query, each form
+/// handed to `each` as it is read (10,000 forms are never held at once).
+pub async fn list(
+    state: &AppState,
+    caller: &Caller,
+    mut each: impl FnMut(Form),
+) -> Result<(), AppError> {
+    let submitter = (!caller.user.is_admin).then_some(caller.user.id);
+    state
+        .db
+        .run(async |conn| forms::for_each(conn, submitter, &mut each).await)
+        .await?;
+    Ok(())
 }
 
 /// What the form e-mails show of a form.

@@ -82,6 +82,8 @@ impl std::fmt::Debug for JwtKeys {
 
 impl JwtKeys {
     pub fn new(secret: &str) -> Self {
+        // Already installed by an earlier `new` in this process: the same provider.
+        let _ = hs256::PROVIDER.install_default();
         // Only the signature is left to the crate: time and claim checks follow below, in
         // the contract's order and with no leeway.
         let mut validation = Validation::new(Algorithm::HS256);
@@ -201,6 +203,77 @@ pub fn random_id() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// jsonwebtoken's cryptography for the one algorithm our tokens use (`Validation` pins
+/// HS256 before any signature is checked). The crate's `rust_crypto` provider would link
+/// RSA, ECDSA and EdDSA into every function that reads a token: code no token here can
+/// reach, about 300 KiB each.
+mod hs256 {
+    use hmac::{Hmac, KeyInit, Mac};
+    use jsonwebtoken::crypto::{CryptoProvider, JwtSigner, JwtVerifier, KeyUtils};
+    use jsonwebtoken::errors::{Error, ErrorKind};
+    use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+    use sha2::Sha256;
+
+    pub static PROVIDER: CryptoProvider = CryptoProvider {
+        signer_factory: signer,
+        verifier_factory: verifier,
+        key_utils: KeyUtils::new_unimplemented(),
+    };
+
+    struct Hs256(Hmac<Sha256>);
+
+    impl Hs256 {
+        fn new(algorithm: &Algorithm, secret: &[u8]) -> Result<Self, Error> {
+            if *algorithm != Algorithm::HS256 {
+                return Err(ErrorKind::InvalidAlgorithm.into());
+            }
+            let mac = Hmac::new_from_slice(secret).map_err(|_| ErrorKind::InvalidKeyFormat)?;
+            Ok(Self(mac))
+        }
+
+        fn mac(&self, message: &[u8]) -> Hmac<Sha256> {
+            let mut mac = self.0.clone();
+            mac.update(message);
+            mac
+        }
+    }
+
+    fn signer(algorithm: &Algorithm, key: &EncodingKey) -> Result<Box<dyn JwtSigner>, Error> {
+        Ok(Box::new(Hs256::new(algorithm, key.as_bytes())?))
+    }
+
+    fn verifier(algorithm: &Algorithm, key: &DecodingKey) -> Result<Box<dyn JwtVerifier>, Error> {
+        Ok(Box::new(Hs256::new(algorithm, key.try_get_as_bytes()?)?))
+    }
+
+    impl signature::Signer<Vec<u8>> for Hs256 {
+        fn try_sign(&self, message: &[u8]) -> Result<Vec<u8>, signature::Error> {
+            Ok(self.mac(message).finalize().into_bytes().to_vec())
+        }
+    }
+
+    impl signature::Verifier<Vec<u8>> for Hs256 {
+        fn verify(&self, message: &[u8], tag: &Vec<u8>) -> Result<(), signature::Error> {
+            // constant-time comparison
+            self.mac(message)
+                .verify_slice(tag)
+                .map_err(|_| signature::Error::new())
+        }
+    }
+
+    impl JwtSigner for Hs256 {
+        fn algorithm(&self) -> Algorithm {
+            Algorithm::HS256
+        }
+    }
+
+    impl JwtVerifier for Hs256 {
+        fn algorithm(&self) -> Algorithm {
+            Algorithm::HS256
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -225,6 +298,28 @@ mod tests {
             }
         };
         format!("{h}.{p}.{sig}")
+    }
+
+    #[test]
+    fn the_hs256_provider_agrees_with_a_published_token() {
+        // jwt.io's HS256 example, signed elsewhere with "your-256-bit-secret"
+        let token = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c";
+        let keys = JwtKeys::new("your-256-bit-secret");
+        let decoded = jsonwebtoken::decode::<Value>(token, &keys.decoding, &keys.validation);
+        assert_eq!(decoded.unwrap().claims["name"], "John Doe");
+        let tampered = token.replace(".Sfl", ".Tfl");
+        let refused = jsonwebtoken::decode::<Value>(&tampered, &keys.decoding, &keys.validation);
+        assert_eq!(
+            refused.unwrap_err().kind(),
+            &jsonwebtoken::errors::ErrorKind::InvalidSignature
+        );
+        let (message, published) = token.rsplit_once('.').unwrap();
+        let signed =
+            jsonwebtoken::crypto::sign(message.as_bytes(), &keys.encoding, Algorithm::HS256);
+        assert_eq!(signed.unwrap(), published);
+        // any other algorithm is refused by the provider itself, not only by `Validation`
+        let rsa = (hs256::PROVIDER.verifier_factory)(&Algorithm::RS256, &keys.decoding);
+        assert!(rsa.is_err());
     }
 
     #[test]

@@ -1,11 +1,13 @@
 //! The database: one set of portable queries over sqlx's `any` driver, MariaDB for
 //! self-hosting and AWS, an embedded SQLite file when nothing else is configured.
 
-use std::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::migrate::Migrator;
-use sqlx::{Any, AnyConnection, AnyPool, Transaction};
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyConnection, AnyPool, Connection, Transaction};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
 static MYSQL_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/mysql");
@@ -19,6 +21,10 @@ pub enum DbError {
     /// A stored value the domain cannot hold.
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    #[error(
+        "this build has no SQLite (built without the `sqlite` feature): set DATABASE_URL to a MariaDB database"
+    )]
+    SqliteNotBuilt,
     #[error("cannot create the data directory {path}: {source}")]
     DataDir {
         path: String,
@@ -42,11 +48,23 @@ pub enum Backend {
 /// The longest a statement waits for a connection (while the database is down, say).
 pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long the instance's own connection may sit unused before it is pinged before use:
+/// an instance that was frozen or quiet may come back to a connection the server dropped.
+const PING_AFTER_IDLE: Duration = Duration::from_secs(5);
+
 /// A pool plus the engine behind it; cheap to clone, built once per cold start.
 #[derive(Debug, Clone)]
 pub struct Db {
     pub pool: AnyPool,
     pub backend: Backend,
+    /// The connection [`Db::run`] keeps checked out between requests.
+    own: Arc<Mutex<Option<OwnConnection>>>,
+}
+
+#[derive(Debug)]
+struct OwnConnection {
+    conn: PoolConnection<Any>,
+    last_used: Instant,
 }
 
 impl Db {
@@ -58,6 +76,9 @@ impl Db {
             Backend::MySql
         };
         if backend == Backend::Sqlite {
+            if !cfg!(feature = "sqlite") {
+                return Err(DbError::SqliteNotBuilt);
+            }
             ensure_sqlite_dir(url)?;
         }
         // A function instance serves one request at a time; a few connections cover
@@ -67,7 +88,51 @@ impl Db {
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect(url)
             .await?;
-        Ok(Self { pool, backend })
+        Ok(Self {
+            pool,
+            backend,
+            own: Arc::default(),
+        })
+    }
+
+    /// Runs `work`'s statements on the instance's own connection, kept out of the pool
+    /// between requests. sqlx tests a pooled connection with a ping when it is acquired
+    /// and again when it is released: on MariaDB that doubled or tripled the round trips
+    /// of a read (whoami was 2 statements and 4 pings). This one is pinged only after
+    /// [`PING_AFTER_IDLE`]. When `work` fails, the connection goes back to the pool, which
+    /// tests it and closes it if it is broken; the next call takes a fresh one. While it is
+    /// in use (a second task of the same instance), the pool serves the other caller.
+    pub async fn run<T>(
+        &self,
+        work: impl AsyncFnOnce(&mut AnyConnection) -> Result<T, DbError>,
+    ) -> Result<T, DbError> {
+        let mut conn = self.take_own().await?;
+        let value = work(&mut conn).await?;
+        let mut own = self.own.lock().unwrap_or_else(PoisonError::into_inner);
+        if own.is_none() {
+            *own = Some(OwnConnection {
+                conn,
+                last_used: Instant::now(),
+            });
+        }
+        Ok(value)
+    }
+
+    async fn take_own(&self) -> Result<PoolConnection<Any>, DbError> {
+        let own = self
+            .own
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(OwnConnection {
+            mut conn,
+            last_used,
+        }) = own
+            && (last_used.elapsed() < PING_AFTER_IDLE || conn.ping().await.is_ok())
+        {
+            return Ok(conn);
+        }
+        Ok(self.pool.acquire().await?)
     }
 
     /// Applies pending migrations (idempotent; sqlx locks against concurrent runners).
@@ -86,9 +151,6 @@ impl Db {
         Ok(())
     }
 
-    /// Starts a transaction that will write. On SQLite it takes the write lock up front
-    /// (`BEGIN IMMEDIATE`), so two writers queue on the busy timeout instead of one of
-    /// them failing when it upgrades a read lock.
     /// A write transaction: `BEGIN IMMEDIATE` on SQLite, so that two writers queue at the
     /// start instead of one failing at commit.
     pub async fn begin_write(&self) -> Result<Tx, DbError> {
@@ -99,12 +161,12 @@ impl Db {
         Ok(Tx(tx))
     }
 
-    /// `SELECT 1`, for the health check.
     /// One connection from the pool, for a statement or two outside a transaction.
     pub async fn acquire(&self) -> Result<sqlx::pool::PoolConnection<Any>, DbError> {
         Ok(self.pool.acquire().await?)
     }
 
+    /// `SELECT 1`, for the health check.
     pub async fn ping(&self) -> Result<(), DbError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())

@@ -262,6 +262,49 @@ pub fn message(status: StatusCode, text: &str) -> Response<Body> {
     json_response(status, &json!({ "message": text }))
 }
 
+/// A 200 JSON array written one element at a time, for lists read row by row.
+#[derive(Debug)]
+pub struct JsonArray {
+    text: Vec<u8>,
+    failed: Option<serde_json::Error>,
+}
+
+impl Default for JsonArray {
+    fn default() -> Self {
+        Self {
+            text: b"[".to_vec(),
+            failed: None,
+        }
+    }
+}
+
+impl JsonArray {
+    pub fn push<T: Serialize + ?Sized>(&mut self, item: &T) {
+        if self.text.len() > 1 {
+            self.text.push(b',');
+        }
+        if let Err(e) = serde_json::to_writer(&mut self.text, item)
+            && self.failed.is_none()
+        {
+            self.failed = Some(e);
+        }
+    }
+
+    pub fn into_response(mut self) -> Result<Response<Body>, ApiError> {
+        if let Some(e) = self.failed {
+            return Err(ApiError::internal(e));
+        }
+        self.text.push(b']');
+        let text = String::from_utf8(self.text).map_err(ApiError::internal)?;
+        let mut resp = Response::new(Body::Text(text));
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        Ok(resp)
+    }
+}
+
 pub fn ok_json<T: Serialize + ?Sized>(body: &T) -> Response<Body> {
     json_response(StatusCode::OK, body)
 }

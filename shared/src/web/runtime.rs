@@ -7,6 +7,11 @@ use lambda_http::http::header::ACCEPT_ENCODING;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Error, Request, RequestExt, Response, service_fn};
 
+use tracing::Level;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
 use crate::store::ratelimit;
 use crate::web::http::{ApiError, compress, normalized_path};
 
@@ -18,15 +23,25 @@ pub fn init_process() {
     // rustls is built with both ring and aws-lc-rs in this workspace (the AWS SDK brings
     // the latter), so it cannot pick one by itself: every TLS client here uses ring.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .without_time()
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
+    let _ = tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_target(false)
+                .without_time()
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+                .with_writer(std::io::stderr),
+        )
+        .with(log_filter(std::env::var("RUST_LOG").ok().as_deref()))
         .try_init();
+}
+
+/// `RUST_LOG` as `level` or `target=level,...` (`info` when unset or unreadable).
+/// `Targets` rather than `EnvFilter`: the same directives for what we log, without the
+/// regex engine EnvFilter links into every function (about 300 KiB).
+fn log_filter(rust_log: Option<&str>) -> Targets {
+    rust_log
+        .and_then(|value| value.parse().ok())
+        .unwrap_or_else(|| Targets::new().with_default(Level::INFO))
 }
 
 /// Prints one line and exits: configuration and start-up problems are the operator's to
@@ -160,4 +175,26 @@ fn source_ip(req: &Request) -> Option<std::net::IpAddr> {
         _ => None,
     }?;
     ip.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rust_log_reads_a_level_or_per_target_levels() {
+        let unset = log_filter(None);
+        assert!(unset.would_enable("shared", &Level::INFO));
+        assert!(!unset.would_enable("shared", &Level::DEBUG));
+        let warn = log_filter(Some("warn"));
+        assert!(warn.would_enable("hyper", &Level::WARN));
+        assert!(!warn.would_enable("hyper", &Level::INFO));
+        let mixed = log_filter(Some("info,hyper=warn,shared=debug"));
+        assert!(mixed.would_enable("shared::store", &Level::DEBUG));
+        assert!(!mixed.would_enable("hyper::proto", &Level::INFO));
+        assert!(mixed.would_enable("lambda_runtime", &Level::INFO));
+        assert!(!mixed.would_enable("lambda_runtime", &Level::DEBUG));
+        // unreadable: the default, not silence
+        assert!(log_filter(Some("shared=loud")).would_enable("shared", &Level::INFO));
+    }
 }
