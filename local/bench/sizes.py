@@ -12,13 +12,13 @@ from .runlog import BenchError, log
 
 
 def section_sizes(binaries: list[str]) -> list[dict]:
-    log("a. binary sizes (release, stripped) and Lambda zips (bootstrap, deflate 9)")
+    log("a. binary sizes (release as deployed: no SQLite, stripped) and Lambda zips (bootstrap, deflate 9)")
     results = []
     with tempfile.TemporaryDirectory(prefix="bt-bench-zip-") as tmp:
         for name in binaries:
             binary = RELEASE / name
             if not binary.exists():
-                raise BenchError(f"{binary} missing: run `cargo build --release --workspace --bins` (make bench does)")
+                raise BenchError(f"{binary} missing: run `cargo build --release --workspace --bins --no-default-features` (make bench does)")
             archive = Path(tmp) / f"{name}.zip"
             with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
                 zf.write(binary, arcname="bootstrap")
