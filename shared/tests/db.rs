@@ -406,8 +406,11 @@ async fn whoami_reads_the_user_and_their_form_ids_in_one_statement() {
         users::insert(&mut conn, &new_user("Cy", "cy@example.test"))
             .await
             .unwrap();
-        // interleaved, so that Amy's ids are not one run
-        for submitter in [amy, bob, amy, amy, bob, amy] {
+        // interleaved, so that Amy's ids are not one run; her last one has two digits
+        let mut submitters = vec![amy, bob, amy, amy, bob, amy];
+        submitters.extend([bob; 6]);
+        submitters.push(amy);
+        for submitter in submitters {
             sqlx::query(
                 "INSERT INTO forms (submitter_id, form_time, customer_name, course, \
                  payment_method, amount_cents, receipt, resolved_at) \
@@ -419,7 +422,7 @@ async fn whoami_reads_the_user_and_their_form_ids_in_one_statement() {
             .unwrap();
         }
         let expected = users::form_ids(&mut *conn, amy).await.unwrap();
-        assert_eq!(expected.len(), 4);
+        assert_eq!(expected, [1, 3, 4, 6, 13]);
         let ((user, revoked), ids) = users::find_for_token_with_forms(&mut conn, "AMY", "j")
             .await
             .unwrap();
@@ -437,15 +440,19 @@ async fn whoami_reads_the_user_and_their_form_ids_in_one_statement() {
             .unwrap();
         assert_eq!(found, ((None, true), vec![]));
         if db.backend == Backend::MySql {
-            // a list cut short by the server is read again in full
-            sqlx::query("SET SESSION group_concat_max_len = 4")
-                .execute(&mut *conn)
-                .await
-                .unwrap();
-            let (_, ids) = users::find_for_token_with_forms(&mut conn, "amy", "j")
-                .await
-                .unwrap();
-            assert_eq!(ids, expected);
+            // a list cut short by the server ("1,3,", or "1,3,4,6,1" with a cut id) is read
+            // again in full
+            for cut_at in [4, 9] {
+                sqlx::query("SET SESSION group_concat_max_len = ?")
+                    .bind(cut_at)
+                    .execute(&mut *conn)
+                    .await
+                    .unwrap();
+                let (_, ids) = users::find_for_token_with_forms(&mut conn, "amy", "j")
+                    .await
+                    .unwrap();
+                assert_eq!(ids, expected, "cut at {cut_at}");
+            }
         }
     })
     .await;

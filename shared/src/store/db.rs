@@ -48,8 +48,8 @@ pub enum Backend {
 /// The longest a statement waits for a connection (while the database is down, say).
 pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// How long the instance's own connection may sit unused before it is pinged before use:
-/// an instance that was frozen or quiet may come back to a connection the server dropped.
+/// How long a connection may sit unused before it is pinged before use: an instance that
+/// was frozen or quiet may come back to a connection the server dropped.
 const PING_AFTER_IDLE: Duration = Duration::from_secs(5);
 
 /// A pool plus the engine behind it; cheap to clone, built once per cold start.
@@ -83,7 +83,19 @@ impl Db {
         }
         // A function instance serves one request at a time; a few connections cover
         // the e-mail and cleanup workers, which run statements side by side.
+        // sqlx pings every connection it hands out; only one that sat idle for a while can
+        // have been dropped by the server, so only those are pinged (the ping on release,
+        // which sqlx always makes, is what `Db::run` avoids).
         let pool = AnyPoolOptions::new()
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= PING_AFTER_IDLE {
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
             .max_connections(4)
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect(url)
@@ -96,10 +108,9 @@ impl Db {
     }
 
     /// Runs `work`'s statements on the instance's own connection, kept out of the pool
-    /// between requests. sqlx tests a pooled connection with a ping when it is acquired
-    /// and again when it is released: on MariaDB that doubled or tripled the round trips
-    /// of a read (whoami was 2 statements and 4 pings). This one is pinged only after
-    /// [`PING_AFTER_IDLE`]. When `work` fails, the connection goes back to the pool, which
+    /// between requests. sqlx pings every connection given back to a pool (whoami was 2
+    /// statements and 4 pings before this and the pool's idle-only check); this one is
+    /// pinged only after [`PING_AFTER_IDLE`] unused. When `work` fails, the connection goes back to the pool, which
     /// tests it and closes it if it is broken; the next call takes a fresh one. While it is
     /// in use (a second task of the same instance), the pool serves the other caller.
     pub async fn run<T>(

@@ -29,11 +29,11 @@ pub async fn enqueue(
     Ok(())
 }
 
-/// A message as `claim_due` and `pending` read it.
 /// The columns of a [`MessageRow`].
 const MESSAGE_COLUMNS: &str =
     "id, to_address, to_name, subject, text_body, html_body, created_at, attempts";
 
+/// A message as `claim_due` and `pending` read it.
 #[derive(sqlx::FromRow)]
 struct MessageRow {
     id: i64,

@@ -125,9 +125,10 @@ pub async fn find_for_token<'c, E: Executor<'c, Database = Any>>(
 }
 
 /// [`find_for_token`] and the ids of the forms the user submitted, ascending, in the same
-/// round trip (`GET /auth/login`). The ids come as one `GROUP_CONCAT` beside their count:
+/// round trip (`GET /auth/login`). The ids come as one `GROUP_CONCAT` beside their sum:
 /// should MariaDB ever cut the list at `group_concat_max_len` (1 MiB, some 150,000 ids),
-/// the count tells, and they are read again on their own.
+/// what is left sums to less (ids are positive; a cut id is smaller), and they are read
+/// again on their own.
 pub async fn find_for_token_with_forms(
     conn: &mut AnyConnection,
     username: &str,
@@ -136,30 +137,35 @@ pub async fn find_for_token_with_forms(
     let row = sqlx::query(user_beside!(
         "(SELECT COUNT(*) FROM revoked_tokens WHERE jti = ?)",
         ", (SELECT CAST(GROUP_CONCAT(f.id) AS CHAR) FROM forms f WHERE f.submitter_id = users.id) \
-         AS form_ids, (SELECT COUNT(*) FROM forms f WHERE f.submitter_id = users.id) AS form_count"
+         AS form_ids, (SELECT CAST(SUM(f.id) AS SIGNED) FROM forms f \
+         WHERE f.submitter_id = users.id) AS form_id_sum"
     ))
     .bind(jti)
     .bind(key(username))
     .fetch_one(&mut *conn)
     .await?;
     let found = user_and_flag(&row)?;
+    let Some(user_id) = found.0.as_ref().map(|user| user.id) else {
+        return Ok((found, Vec::new()));
+    };
     let listed: Option<String> = row.try_get("form_ids")?;
-    let count: Option<i64> = row.try_get("form_count")?;
-    let mut ids = listed
+    let sum: Option<i64> = row.try_get("form_id_sum")?;
+    let parsed: Option<Vec<i64>> = listed
         .as_deref()
         .unwrap_or_default()
         .split(',')
         .filter(|id| !id.is_empty())
-        .map(|id| {
-            id.trim()
-                .parse::<i64>()
-                .map_err(|_| DbError::Corrupt(format!("form id {id:?} in a user's list")))
-        })
-        .collect::<Result<Vec<i64>, DbError>>()?;
-    match &found.0 {
-        Some(user) if Some(ids.len() as i64) != count => ids = form_ids(conn, user.id).await?,
-        _ => ids.sort_unstable(),
-    }
+        .map(|id| id.parse().ok())
+        .collect();
+    let ids = match parsed {
+        Some(mut ids)
+            if ids.iter().try_fold(0i64, |a, &id| a.checked_add(id)) == Some(sum.unwrap_or(0)) =>
+        {
+            ids.sort_unstable();
+            ids
+        }
+        _ => form_ids(conn, user_id).await?,
+    };
     Ok((found, ids))
 }
 

@@ -249,6 +249,11 @@ pub fn raw_body(req: &Request) -> &[u8] {
 
 pub fn json_response<T: Serialize + ?Sized>(status: StatusCode, body: &T) -> Response<Body> {
     let text = serde_json::to_string(body).unwrap_or_else(|_| "{}".into());
+    json_text(status, text)
+}
+
+/// A response whose body is JSON text already.
+fn json_text(status: StatusCode, text: String) -> Response<Body> {
     let mut resp = Response::new(Body::Text(text));
     *resp.status_mut() = status;
     resp.headers_mut().insert(
@@ -296,12 +301,7 @@ impl JsonArray {
         }
         self.text.push(b']');
         let text = String::from_utf8(self.text).map_err(ApiError::internal)?;
-        let mut resp = Response::new(Body::Text(text));
-        resp.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        Ok(resp)
+        Ok(json_text(StatusCode::OK, text))
     }
 }
 
