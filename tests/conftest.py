@@ -296,10 +296,11 @@ def wait_for_health(proc: subprocess.Popen, base: str, log_path: Path, label: st
         time.sleep(0.25)
 
 
-def start_stack(tmp: Path, ready=lambda resp: resp.status_code == 200, **overrides: str):
+def start_stack(tmp: Path, ready=lambda resp: resp.status_code == 200, emulator_args: tuple[str, ...] = (),
+                **overrides: str):
     """A private server on an embedded database in `tmp`, for tests that need their own
-    configuration (SES, the AWS trigger, rate limits): migrated, serving (`ready` judges
-    /health), returns (process, base URL)."""
+    configuration (SES, the AWS trigger, rate limits, the emulator's `emulator_args`):
+    migrated, serving (`ready` judges /health), returns (process, base URL)."""
     port = free_port()
     env = dict(os.environ)
     env.update({key: "" for key in SHIELDED_KEYS})
@@ -315,7 +316,7 @@ def start_stack(tmp: Path, ready=lambda resp: resp.status_code == 200, **overrid
     env.update(overrides)
     subprocess.run([str(MIGRATE)], cwd=ROOT, env=env, check=True, capture_output=True, timeout=120)
     log_path = tmp / "emulator.log"
-    proc, base = start_emulator(env, port, log_path)
+    proc, base = start_emulator(env, port, log_path, *emulator_args)
     wait_for_health(proc, base, log_path, ready=ready)
     return proc, base
 

@@ -8,7 +8,9 @@ crash, timeout, size and integrity tests run in Rust: `cargo test -p lambda-emul
 - the Runtime and Invoke APIs do not exist on the public address: their paths are ordinary
   unknown paths (the HTML 404 page);
 - a commit that queues e-mail invokes `email` through the Invoke API: delivered with no
-  poller and no schedule running.
+  poller and no schedule running;
+- with `--concurrency 1` (standard Lambda: no AWS_LAMBDA_MAX_CONCURRENCY) the functions
+  serve one invocation at a time per process, and the API works the same.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ import pytest
 import requests
 
 from authhelpers import LOGIN, REGISTER, auth, expect_204, expect_message, register_body
-from conftest import TIMEOUT, start_stack, stop_server
+from concurrent.futures import ThreadPoolExecutor
+
+from conftest import TIMEOUT, _descendants, start_stack, stop_server
 
 JSON = {"Content-Type": "application/json"}
 
@@ -77,6 +81,34 @@ def test_the_invoke_api_answers_on_the_internal_address(api):
     assert resp.status_code == 200 and set(resp.json()) == {"revoked_tokens", "delivered_emails"}, resp.text
     resp = requests.post(f"{api.internal}/2015-03-31/functions/nope/invocations", json={}, timeout=TIMEOUT)
     assert resp.status_code == 404, resp.text
+
+
+def _environment(pid: int) -> dict[str, str]:
+    with open(f"/proc/{pid}/environ", "rb") as f:
+        pairs = [item.split(b"=", 1) for item in f.read().split(b"\0") if b"=" in item]
+    return {k.decode(): v.decode(errors="replace") for k, v in pairs}
+
+
+def test_one_invocation_at_a_time_per_process_as_in_standard_lambda(tmp_path):
+    proc, base = start_stack(tmp_path, emulator_args=("--concurrency", "1"), ROOT_PASSWORD="root-pw")
+    try:
+        logins = [_environment(p) for p in _descendants(proc.pid)]
+        logins = [e for e in logins if e.get("AWS_LAMBDA_FUNCTION_NAME") == "auth-login"]
+        assert len(logins) == 2 and not any("AWS_LAMBDA_MAX_CONCURRENCY" in e for e in logins)
+        token = requests.post(base + LOGIN, json={"username": "root", "password": "root-pw"},
+                              timeout=TIMEOUT).json()["access_token"]
+        body = register_body()
+        expect_204(requests.post(base + REGISTER, json=body, headers=auth(token), timeout=TIMEOUT))
+
+        def whoami(_):
+            return requests.get(base + LOGIN, headers=auth(token), timeout=TIMEOUT)
+
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(whoami, range(32)))
+        assert {a.status_code for a in answers} == {200}
+        assert {a.json()["username"] for a in answers} == {"root"}
+    finally:
+        stop_server(proc)
 
 
 def test_a_commit_invokes_email_with_no_poller_and_no_schedule(tmp_path, smtp_sink):

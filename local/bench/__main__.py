@@ -17,8 +17,8 @@ and time. Sections:
      BENCH_COLD_RUNS (5); peak RSS (VmHWM) just before the process is killed
   c  warm latency and throughput through the project's emulator
      (`target/release/lambda-emulator --no-migrate`, local/lambda-emulator: API Gateway and
-     the Lambda service, its default instances per function, each serving one request at a
-     time), with wrk at 1 and 16 connections, each row twice: straight to the emulator
+     the Lambda service, its default instances per function and invocations at once per
+     instance), with wrk at 1 and 16 connections, each row twice: straight to the emulator
      (HTTP) and through nginx in front of it (HTTPS; local/nginx/briefthreat.conf.template
      rendered by local/render_nginx.py, a throwaway self-signed certificate). Each:
      BENCH_WRK_WARMUP s (1) of warm-up, then the median of BENCH_WRK_RUNS (3) runs of
@@ -26,7 +26,8 @@ and time. Sections:
      --only-lambda-apis` (cargo-lambda's emulator, the runtime this one replaced, with one
      `floor` process started here against its Runtime API), and the floor function alone
      against a minimal Runtime API in this process: what the emulator adds. The emulator's
-     RSS when idle and the whole process tree's after the loads (c-f)
+     RSS when idle and the service's process tree after the loads (c-f; without the
+     bench's own `floor`, which the Dockerfile leaves out)
   d  login timing: unknown user vs known user with a wrong password, 60 each, interleaved
   e  list growth: GET /api/v1/form as admin at 100 and at 10,000 forms, median of 20
   f  e-mail throughput: BENCH_EMAILS (10,000) messages queued by SQL (no commit of an API
@@ -65,7 +66,7 @@ from conftest import create_mysql_database, drop_mysql_database, free_port
 from smtp_sink import SmtpSink
 from .argon2 import section_argon2
 from .cold_start import section_cold_starts
-from .config import EVENT_FUNCTIONS, NOT_LAMBDAS, OUT_DIR
+from .config import BENCH_ONLY_FUNCTIONS, EVENT_FUNCTIONS, NOT_LAMBDAS, OUT_DIR
 from .email_drain import section_email
 from .emulator import Emulator
 from .environment import bench_env, migrate_database, preflight, run_meta
@@ -86,9 +87,10 @@ def interrupted(signum, _frame):
 
 def after_loads(results: dict, emu: Emulator) -> None:
     """The whole tree's memory after the loads of c-f, and every error the run counted."""
-    loaded = results["memory"]["after_loads"] = tree_memory(emu.proc.pid)
-    log(f"   RSS after the loads: whole tree {loaded['rss_kib'] / 1024:.1f} MiB over {loaded['processes']} "
-        f"processes (PSS {(loaded['pss_kib'] or 0) / 1024:.1f} MiB), emulator {loaded['root_rss_kib'] / 1024:.1f} MiB")
+    loaded = results["memory"]["after_loads"] = tree_memory(emu.proc.pid, BENCH_ONLY_FUNCTIONS)
+    log(f"   RSS after the loads: service {loaded['service_rss_kib'] / 1024:.1f} MiB over {loaded['service_processes']} "
+        f"processes, whole tree {loaded['rss_kib'] / 1024:.1f} MiB over {loaded['processes']} "
+        f"(PSS {(loaded['pss_kib'] or 0) / 1024:.1f} MiB), emulator {loaded['root_rss_kib'] / 1024:.1f} MiB")
     ours = [w for w in results["warm"] if w["via"] != "cargo-lambda"]
     results["errors"] = {
         "wrk_requests": sum(w["requests"] for w in ours),

@@ -29,8 +29,12 @@ WRK_SECONDS = int(env_number("BENCH_WRK_SECONDS", 3))
 WRK_WARMUP = int(env_number("BENCH_WRK_WARMUP", 1))  # 0: no wrk warm-up run (one checked request still)
 WRK_RUNS = int(env_number("BENCH_WRK_RUNS", 3))
 WRK_LOGIN_SECONDS = int(env_number("BENCH_WRK_LOGIN_SECONDS", 2))  # argon2-bound: fewer
-# Instances per HTTP function; unset: the emulator's default (what `make serve` and compose run).
+# Instances per HTTP function and invocations each runs at once; unset: the emulator's defaults
+# (what `make serve` and compose run).
 INSTANCES = os.environ.get("BENCH_INSTANCES", "").strip()
+CONCURRENCY = os.environ.get("BENCH_CONCURRENCY", "").strip()
+# Functions of the bench alone (the Dockerfile leaves them out): not part of the service's memory.
+BENCH_ONLY_FUNCTIONS = frozenset({"floor"})
 WRK_TIMEOUT = "5s"
 CONNECTIONS = (1, 16)
 COLD_RUNS = int(env_number("BENCH_COLD_RUNS", 5))

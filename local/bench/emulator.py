@@ -12,7 +12,7 @@ from pathlib import Path
 import requests
 
 from conftest import _descendants as descendants, launch_emulator, stop_server
-from .config import EMAIL_SCHEDULE_SECONDS, EVENT_FUNCTIONS, HTTP_TIMEOUT, IDLE_SETTLE, INSTANCES, RELEASE, START_TIMEOUT
+from .config import EMAIL_SCHEDULE_SECONDS, BENCH_ONLY_FUNCTIONS, CONCURRENCY, EVENT_FUNCTIONS, HTTP_TIMEOUT, IDLE_SETTLE, INSTANCES, RELEASE, START_TIMEOUT
 from .procs import tree_memory
 from .runlog import BenchError, tail
 
@@ -28,7 +28,7 @@ class Emulator:
         self.base = f"http://127.0.0.1:{port}"
         self.logfile = logfile
         self.functions = functions  # the binaries it is expected to serve
-        args = ["--instances", INSTANCES] if INSTANCES else []
+        args = (["--instances", INSTANCES] if INSTANCES else []) + (["--concurrency", CONCURRENCY] if CONCURRENCY else [])
         self.command = " ".join(["target/release/lambda-emulator --bin-dir target/release --listen 127.0.0.1:PORT "
                                  "--internal 127.0.0.1:0 --internal-addr-file FILE --no-migrate", *args])
         # Its defaults, whatever the shell says; the schedules far beyond the run (a blank
@@ -41,6 +41,7 @@ class Emulator:
         except RuntimeError as e:
             raise BenchError(str(e)) from None
         self.instances = None  # per HTTP function, from its "serving on" line
+        self.concurrency = None  # invocations at once per instance, from the same line
 
     def log_lines(self) -> list[dict]:
         """The emulator's log so far: one JSON object per line (anything else is skipped)."""
@@ -77,6 +78,7 @@ class Emulator:
         for item in self.log_lines():
             if "instances" in item and str(item.get("message", "")).startswith("serving on"):
                 self.instances = int(item["instances"])
+                self.concurrency = int(item.get("concurrency", 1))
 
     def expected_processes(self) -> int:
         """Function instances once all are up: `instances` of each HTTP function, one of
@@ -95,7 +97,7 @@ class Emulator:
                                  f"{tail(self.logfile)}")
             time.sleep(0.1)
         time.sleep(IDLE_SETTLE)
-        memory = tree_memory(self.proc.pid)
+        memory = tree_memory(self.proc.pid, BENCH_ONLY_FUNCTIONS)
         memory["expected_instances"] = want
         return memory
 

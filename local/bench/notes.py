@@ -20,9 +20,9 @@ def notes(r: dict) -> str:
         f"{redis.get('rate_limit_scripts_run', '?')} times for the {redis.get('wrk_requests_rate_limited_rows', '?')} "
         f"wrk requests of the limited rows, plus warm-ups), production secrets, TRUSTED_PROXIES=127.0.0.1.",
         f"c: `{m.get('emulator_command', 'lambda-emulator')}` (local/lambda-emulator): {m.get('instances', '?')} "
-        f"instances of each HTTP function (its default on this machine, as `make serve` and compose run it; "
-        f"one of `email`, `cleanup`), each serving one request at a time; at 1 connection one request is in "
-        f"flight, so the c1 rows compare with one instance per function. EMAIL_SCHEDULE_SECONDS="
+        f"instance(s) of each HTTP function, each serving up to {m.get('concurrency', '?')} requests at once "
+        f"(its defaults, as `make serve` and compose run it; one of `email`, `cleanup`, one request at a time). "
+        f"EMAIL_SCHEDULE_SECONDS="
         f"{EMAIL_SCHEDULE_SECONDS}: `email` runs only when a commit or the bench invokes it. wrk -t1 -c1 / -t2 "
         f"-c16 --timeout {WRK_TIMEOUT}, {WRK_WARMUP} s warm-up then median of {WRK_RUNS} runs of {WRK_SECONDS} s "
         f"({WRK_LOGIN_SECONDS} s for login), the fronts' runs taking turns. `· nginx`: the same load over HTTPS "

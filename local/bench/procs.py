@@ -42,8 +42,9 @@ def pss_kib(pid: int):
     return None
 
 
-def tree_memory(pid: int) -> dict:
-    """VmRSS (and PSS) of `pid` and every process below it, summed and per process."""
+def tree_memory(pid: int, bench_only: frozenset = frozenset()) -> dict:
+    """VmRSS (and PSS) of `pid` and every process below it, summed and per process; the
+    `service_` sums leave out the processes named in `bench_only`."""
     processes = []
     for p in process_tree(pid):
         rss = read_status_kib(p, "VmRSS")
@@ -57,7 +58,13 @@ def tree_memory(pid: int) -> dict:
         entry["rss_kib"] += proc["rss_kib"]
         entry["max_rss_kib"] = max(entry["max_rss_kib"], proc["rss_kib"])
     pss = [proc["pss_kib"] for proc in processes]
+    service = [proc for proc in processes if proc["name"] not in bench_only]
+    service_pss = [proc["pss_kib"] for proc in service]
     return {
+        "service_processes": len(service),
+        "service_rss_kib": sum(proc["rss_kib"] for proc in service),
+        "service_pss_kib": sum(service_pss) if service_pss and None not in service_pss else None,
+        "left_out": sorted({proc["name"] for proc in processes if proc["name"] in bench_only}),
         "processes": len(processes),
         "rss_kib": sum(proc["rss_kib"] for proc in processes),
         "pss_kib": sum(pss) if pss and None not in pss else None,

@@ -34,10 +34,12 @@ def start_fronts(results: dict, cleanup: ExitStack, env: dict, port: int, functi
     emu.wait_for_health()
     meta["emulator_command"] = emu.command
     meta["instances"] = emu.instances
+    meta["concurrency"] = emu.concurrency
     results["memory"] = {"idle": emu.idle_memory()}
     idle = results["memory"]["idle"]
-    log(f"   {emu.instances} instances per HTTP function; idle RSS: emulator {idle['root_rss_kib'] / 1024:.1f} MiB, "
-        f"whole tree {idle['rss_kib'] / 1024:.1f} MiB over {idle['processes']} processes")
+    log(f"   {emu.instances} instance(s) per HTTP function, {emu.concurrency} invocation(s) at once each; idle RSS: "
+        f"emulator {idle['root_rss_kib'] / 1024:.1f} MiB, service {idle['service_rss_kib'] / 1024:.1f} MiB over "
+        f"{idle['service_processes']} processes, whole tree {idle['rss_kib'] / 1024:.1f} MiB over {idle['processes']}")
     nginx = Nginx(f"127.0.0.1:{port}", tmp / "nginx-error.log")
     cleanup.callback(nginx.stop)
     meta["nginx"] = nginx.version

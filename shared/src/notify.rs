@@ -57,8 +57,8 @@ impl Notifier {
             ),
             (None, None) => return Self { target: None },
         };
-        // The provider is named: the workspace also links aws-lc-rs (through the AWS SDK in
-        // `email`), and rustls will not guess between two.
+        // The provider is named rather than left to rustls' default: every TLS client of
+        // the workspace uses ring (the AWS SDK in `email` too, without aws-lc).
         let connector = match hyper_rustls::HttpsConnectorBuilder::new()
             .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
         {

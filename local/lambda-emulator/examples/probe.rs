@@ -7,7 +7,8 @@
 //! - `email`, `cleanup`, `recorder`: append `<name> <event>` to the file `$PROBE_RECORD`
 //!   and answer `{"ok":true,"event":...}`; an event `{"fail":true}` is a function error,
 //!   `{"sleep_ms":N}` sleeps first;
-//! - any other name (`lambda_http`): `?crash` exits mid-invocation, `?panic` panics,
+//! - any other name (`lambda_http`, `AWS_LAMBDA_MAX_CONCURRENCY` invocations at once, as
+//!   the functions run): `?crash` exits mid-invocation, `?panic` panics,
 //!   `?error` returns an error, `?sleep_ms=N` sleeps first, `?bytes=N&seed=S` answers N
 //!   bytes of `pattern(N, S)`, `?echo` answers the request body as received; otherwise a
 //!   JSON description of the request as lambda_http saw it.
@@ -33,7 +34,7 @@ async fn main() -> Result<(), Error> {
         "email" | "cleanup" | "recorder" => {
             lambda_runtime::run(lambda_runtime::service_fn(record)).await
         }
-        _ => lambda_http::run(service_fn(http)).await,
+        _ => lambda_http::run_concurrent(service_fn(http)).await,
     }
 }
 

@@ -4,6 +4,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// Invocations at once per instance unless `--concurrency` says: Lambda Managed Instances'
+/// lowest default (Python's, per vCPU).
+pub const DEFAULT_CONCURRENCY: usize = 16;
+
 pub const USAGE: &str = "\
 usage: lambda-emulator --bin-dir DIR [options]
 
@@ -16,7 +20,10 @@ Runtime and Invoke APIs on a separate internal address, the schedules of templat
   --port P                   shorthand for --listen 127.0.0.1:P
   --internal ADDR            Runtime and Invoke API address (default 127.0.0.1:0)
   --internal-addr-file FILE  write the internal address chosen to FILE
-  --instances N              instances per HTTP function (default: CPUs, at least 2)
+  --instances N              instances per HTTP function (default 1)
+  --concurrency N            invocations one instance of an HTTP function runs at once,
+                             as on Lambda Managed Instances (AWS_LAMBDA_MAX_CONCURRENCY;
+                             default 16; 1: one at a time, as in Lambda without them)
   --routes FILE              TOML file holding [workspace.metadata.lambda.watch.router]
                              (default: the workspace Cargo.toml built into the binary)
   --timeout SECS             per-invocation timeout of HTTP functions (default 29)
@@ -38,6 +45,7 @@ pub struct Options {
     pub internal: SocketAddr,
     pub internal_addr_file: Option<PathBuf>,
     pub instances: usize,
+    pub concurrency: usize,
     pub routes: Option<PathBuf>,
     pub timeout: Duration,
     pub migrate: bool,
@@ -85,6 +93,7 @@ struct Flags {
     internal: Option<SocketAddr>,
     internal_addr_file: Option<PathBuf>,
     instances: Option<usize>,
+    concurrency: Option<usize>,
     routes: Option<PathBuf>,
     timeout: Option<Duration>,
     no_migrate: bool,
@@ -103,7 +112,8 @@ impl Flags {
             "--port" => self.port = Some(number::<u16>(flag, &value()?)?),
             "--internal" => self.internal = Some(address(flag, &value()?)?),
             "--internal-addr-file" => self.internal_addr_file = Some(PathBuf::from(value()?)),
-            "--instances" => self.instances = Some(instances(&value()?)?),
+            "--instances" => self.instances = Some(at_least_one(flag, &value()?)?),
+            "--concurrency" => self.concurrency = Some(at_least_one(flag, &value()?)?),
             "--routes" => self.routes = Some(PathBuf::from(value()?)),
             "--timeout" => self.timeout = Some(seconds(flag, &value()?)?),
             "--no-migrate" => self.no_migrate = true,
@@ -116,12 +126,9 @@ impl Flags {
     fn into_options(self, port_env: Option<&str>) -> Result<Options, String> {
         let bin_dir = self.bin_dir.ok_or("--bin-dir is required")?;
         let listen = listen_address(self.listen, self.port, port_env)?;
-        let instances = self.instances.unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(2)
-                .max(2)
-        });
+        // One process per function serving many invocations at once: waits on the
+        // database overlap within it, and a second process would only add its memory.
+        let instances = self.instances.unwrap_or(1);
         Ok(Options {
             bin_dir,
             listen,
@@ -130,6 +137,7 @@ impl Flags {
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0))),
             internal_addr_file: self.internal_addr_file,
             instances,
+            concurrency: self.concurrency.unwrap_or(DEFAULT_CONCURRENCY),
             routes: self.routes,
             timeout: self.timeout.unwrap_or(Duration::from_secs(29)),
             migrate: !self.no_migrate,
@@ -157,9 +165,9 @@ fn listen_address(
     )
 }
 
-fn instances(value: &str) -> Result<usize, String> {
-    match number::<usize>("--instances", value)? {
-        0 => Err("--instances must be at least 1".into()),
+fn at_least_one(flag: &str, value: &str) -> Result<usize, String> {
+    match number::<usize>(flag, value)? {
+        0 => Err(format!("{flag} must be at least 1")),
         n => Ok(n),
     }
 }
@@ -203,7 +211,7 @@ mod tests {
         assert_eq!(o.bin_dir, PathBuf::from("target/debug"));
         assert_eq!(o.listen, "127.0.0.1:9000".parse().unwrap());
         assert_eq!(o.internal, "127.0.0.1:0".parse().unwrap());
-        assert!(o.instances >= 2);
+        assert_eq!((o.instances, o.concurrency), (1, DEFAULT_CONCURRENCY));
         assert_eq!(o.timeout, Duration::from_secs(29));
         assert!(o.migrate);
         assert_eq!(o.routes, None);
@@ -262,6 +270,9 @@ mod tests {
                 .contains("needs a value")
         );
         assert!(run(&["--bin-dir=x", "--instances", "0"], None).is_err());
+        assert!(run(&["--bin-dir=x", "--concurrency", "0"], None).is_err());
+        let o = run(&["--bin-dir=x", "--concurrency=16"], None).unwrap();
+        assert_eq!(o.concurrency, 16);
         assert!(run(&["--bin-dir=x", "--timeout", "-1"], None).is_err());
         assert!(
             run(&["--bin-dir=x", "--what"], None)

@@ -1,9 +1,11 @@
 //! The Lambda service's part: functions, their invocation queues and their instances.
 //!
-//! Each function has one queue; each instance (a process) takes one invocation at a time
-//! from it by long-polling `/next`, as in Lambda. An invocation handed to an instance is
-//! recorded on that instance until it answers (`/response`, `/error`), dies or runs out of
-//! time, so that exactly one outcome reaches whoever waits for it.
+//! Each function has one queue; each instance (a process) takes invocations from it by
+//! long-polling `/next`: one at a time, as in Lambda, or up to the function's concurrency
+//! at once, as on Lambda Managed Instances (`AWS_LAMBDA_MAX_CONCURRENCY`), where the
+//! runtime polls once per slot. An invocation handed to an instance is recorded on that
+//! instance until it answers (`/response`, `/error`), dies or runs out of time, so that
+//! exactly one outcome reaches whoever waits for it.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -100,6 +102,8 @@ pub struct Function {
     pub binary: PathBuf,
     pub timeout: Duration,
     pub instances: usize,
+    /// Invocations one instance runs at once (1: Lambda's one at a time).
+    pub concurrency: usize,
     tx: mpsc::UnboundedSender<Invocation>,
     rx: tokio::sync::Mutex<mpsc::UnboundedReceiver<Invocation>>,
     /// Event payloads queued and not yet taken: an identical Event invocation joins the
@@ -108,13 +112,20 @@ pub struct Function {
 }
 
 impl Function {
-    pub fn new(name: &str, binary: PathBuf, timeout: Duration, instances: usize) -> Self {
+    pub fn new(
+        name: &str,
+        binary: PathBuf,
+        timeout: Duration,
+        instances: usize,
+        concurrency: usize,
+    ) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
         Function {
             name: name.into(),
             binary,
             timeout,
             instances,
+            concurrency: concurrency.max(1),
             tx,
             rx: tokio::sync::Mutex::new(rx),
             pending_events: Mutex::new(Vec::new()),
@@ -169,19 +180,33 @@ impl Function {
     }
 }
 
-/// The invocation an instance is running.
+/// An invocation an instance is running.
 struct Running {
     id: String,
     reply: Option<oneshot::Sender<Outcome>>,
     started: Instant,
+    deadline: Instant,
 }
 
 #[derive(Default)]
 struct InstanceState {
-    running: Option<Running>,
+    /// Oldest first; at most the function's concurrency.
+    running: Vec<Running>,
     dead: bool,
-    timed_out: bool,
+    /// The invocations the watchdog found past their deadline (the process is then killed).
+    timed_out: Vec<String>,
     served: u64,
+}
+
+impl InstanceState {
+    fn position(&self, id: &str) -> Option<usize> {
+        self.running.iter().position(|r| r.id == id)
+    }
+
+    /// What the watchdog waits for: the earliest deadline of what runs here.
+    fn earliest_deadline(&self) -> Option<Instant> {
+        self.running.iter().map(|r| r.deadline).min()
+    }
 }
 
 /// One process of a function, known to the Runtime API by its token.
@@ -190,7 +215,7 @@ pub struct Instance {
     pub slot: usize,
     pub token: String,
     state: Mutex<InstanceState>,
-    /// The deadline of the running invocation, for the supervisor's watchdog.
+    /// The earliest deadline of the running invocations, for the supervisor's watchdog.
     deadline: watch::Sender<Option<Instant>>,
     /// Cancelled when the process is gone: a `/next` still waiting on its behalf stops.
     gone: CancellationToken,
@@ -219,8 +244,13 @@ impl Instance {
         self.deadline.subscribe()
     }
 
+    /// The invocation running here, when there is exactly one (output lines are then
+    /// surely its own).
     pub fn current_request_id(&self) -> Option<String> {
-        lock(&self.state).running.as_ref().map(|r| r.id.clone())
+        match lock(&self.state).running.as_slice() {
+            [only] => Some(only.id.clone()),
+            _ => None,
+        }
     }
 
     pub fn served(&self) -> u64 {
@@ -229,19 +259,10 @@ impl Instance {
 
     /// Waits for the next invocation and records it as running here; `None` when the
     /// process is gone meanwhile (the invocation, if one was taken, goes back in the queue).
+    /// A runtime that asks for more than its concurrency has left one unanswered: the
+    /// oldest fails.
     pub async fn next(&self) -> Option<Assignment> {
-        if let Some(running) = lock(&self.state).running.take() {
-            let reason = "the runtime asked for the next invocation without answering this one";
-            tracing::warn!(function = %self.function.name, instance = self.slot, request_id = %running.id, "{reason}");
-            send(
-                running.reply,
-                Outcome::Failed {
-                    error_type: "Runtime.InvalidState",
-                    reason: reason.into(),
-                },
-            );
-            self.deadline.send_replace(None);
-        }
+        self.fail_the_unanswered();
         let invocation = tokio::select! {
             invocation = self.function.next() => invocation,
             () = self.gone.cancelled() => return None,
@@ -249,76 +270,120 @@ impl Instance {
         let deadline = invocation
             .deadline
             .unwrap_or_else(|| Instant::now() + self.function.timeout);
-        {
+        let taken = {
             let mut state = lock(&self.state);
-            if state.dead {
-                drop(state);
+            // Gone, or about to be: an invocation here is past its deadline, so the
+            // watchdog kills the process. A slot free beside it takes nothing.
+            let now = Instant::now();
+            let doomed =
+                !state.timed_out.is_empty() || state.earliest_deadline().is_some_and(|d| d <= now);
+            if state.dead || doomed {
+                Err(invocation)
+            } else {
+                state.running.push(Running {
+                    id: invocation.id.clone(),
+                    reply: invocation.reply,
+                    started: now,
+                    deadline,
+                });
+                Ok((invocation.id, invocation.payload, state.earliest_deadline()))
+            }
+        };
+        let (id, payload, earliest) = match taken {
+            Ok(taken) => taken,
+            Err(invocation) => {
                 // Back in the queue, through the front door: an Event is coalesced again.
                 self.function.invoke(invocation);
+                self.gone.cancelled().await;
                 return None;
             }
-            state.running = Some(Running {
-                id: invocation.id.clone(),
-                reply: invocation.reply,
-                started: Instant::now(),
-            });
-        }
-        self.deadline.send_replace(Some(deadline));
+        };
+        self.deadline.send_replace(earliest);
         Some(Assignment {
-            id: invocation.id,
-            payload: invocation.payload,
+            id,
+            payload,
             deadline,
         })
     }
 
-    /// Whether `id` is the invocation running here.
+    /// A poll with every slot taken: the runtime left the oldest invocation unanswered.
+    fn fail_the_unanswered(&self) {
+        let (unanswered, earliest) = {
+            let mut state = lock(&self.state);
+            let full = state.running.len() >= self.function.concurrency;
+            let unanswered = full.then(|| state.running.remove(0));
+            (unanswered, state.earliest_deadline())
+        };
+        let Some(running) = unanswered else {
+            return;
+        };
+        let reason = "the runtime asked for the next invocation without answering this one";
+        tracing::warn!(function = %self.function.name, instance = self.slot, request_id = %running.id, "{reason}");
+        send(
+            running.reply,
+            Outcome::Failed {
+                error_type: "Runtime.InvalidState",
+                reason: reason.into(),
+            },
+        );
+        self.deadline.send_replace(earliest);
+    }
+
+    /// Whether `id` is an invocation running here.
     pub fn is_running(&self, id: &str) -> bool {
-        lock(&self.state)
-            .running
-            .as_ref()
-            .is_some_and(|r| r.id == id)
+        lock(&self.state).position(id).is_some()
     }
 
     /// Ends the running invocation `id` with `outcome`: how long it ran, or `None` if it is
     /// not running here (any more).
     pub fn finish(&self, id: &str, outcome: Outcome) -> Option<Duration> {
-        let running = {
+        let (running, earliest) = {
             let mut state = lock(&self.state);
-            match &state.running {
-                Some(r) if r.id == id => {}
-                _ => return None,
-            }
+            let at = state.position(id)?;
+            let running = state.running.remove(at);
             if matches!(outcome, Outcome::Response(_)) {
                 state.served += 1;
             }
-            state.running.take()?
+            (running, state.earliest_deadline())
         };
-        self.deadline.send_replace(None);
+        self.deadline.send_replace(earliest);
         let took = running.started.elapsed();
         send(running.reply, outcome);
         Some(took)
     }
 
-    /// The watchdog's verdict: the running invocation is past its deadline. Returns its id
-    /// if one was running (the caller then kills the process; the outcome is `TimedOut`).
+    /// The watchdog's verdict at its deadline: the invocations past their deadline are
+    /// timed out. Returns the first one's id if any (the caller then kills the process;
+    /// their outcome is `TimedOut`, that of the others running beside them a failure).
     pub fn time_out(&self) -> Option<String> {
+        let now = Instant::now();
         let mut state = lock(&self.state);
-        let id = state.running.as_ref()?.id.clone();
-        state.timed_out = true;
-        Some(id)
+        let overdue: Vec<String> = state
+            .running
+            .iter()
+            .filter(|r| r.deadline <= now)
+            .map(|r| r.id.clone())
+            .collect();
+        let first = overdue.first().cloned();
+        state.timed_out.extend(overdue);
+        first
     }
 
     /// The process exited: whatever ran here fails (or timed out), and no `/next` waits on
     /// its behalf any more.
     pub fn died(&self, reason: &str) {
-        let running = {
+        let (running, timed_out) = {
             let mut state = lock(&self.state);
             state.dead = true;
-            state.running.take().map(|r| (r, state.timed_out))
+            (
+                std::mem::take(&mut state.running),
+                std::mem::take(&mut state.timed_out),
+            )
         };
         self.gone.cancel();
         self.deadline.send_replace(None);
-        if let Some((running, timed_out)) = running {
+        for running in running {
+            let timed_out = timed_out.contains(&running.id);
             let outcome = match timed_out {
                 true => Outcome::TimedOut,
                 false => Outcome::Failed {
@@ -384,11 +449,16 @@ mod tests {
     use super::*;
 
     fn function() -> Arc<Function> {
+        function_running(1)
+    }
+
+    fn function_running(concurrency: usize) -> Arc<Function> {
         Arc::new(Function::new(
             "f",
             PathBuf::from("/nowhere/f"),
             Duration::from_secs(5),
             1,
+            concurrency,
         ))
     }
 
@@ -440,11 +510,85 @@ mod tests {
         assert!(instance.next().await.is_none());
         // A timed-out one reports the timeout.
         let other = Instance::new(f.clone(), 1, "u".into());
-        let rx = sync("b", &f);
+        let (b, rx) = Invocation::request_response(
+            Bytes::from_static(b"{}"),
+            "b".into(),
+            Instant::now() + Duration::from_millis(10),
+        );
+        f.invoke(b);
         other.next().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
         assert_eq!(other.time_out().as_deref(), Some("b"));
         other.died("killed");
         assert!(matches!(rx.await.unwrap(), Outcome::TimedOut));
+    }
+
+    #[tokio::test]
+    async fn an_instance_runs_up_to_its_concurrency_and_each_answer_reaches_its_caller() {
+        let f = function_running(2);
+        let instance = Instance::new(f.clone(), 0, "t".into());
+        let (a, b, c) = (sync("a", &f), sync("b", &f), sync("c", &f));
+        assert_eq!(instance.next().await.unwrap().id, "a");
+        assert_eq!(instance.next().await.unwrap().id, "b");
+        assert!(instance.is_running("a") && instance.is_running("b"));
+        // Two run: output lines cannot be told apart.
+        assert!(instance.current_request_id().is_none());
+        instance.finish("b", Outcome::Response(Bytes::from_static(b"B")));
+        assert!(matches!(b.await.unwrap(), Outcome::Response(r) if r == "B"));
+        assert_eq!(instance.current_request_id().as_deref(), Some("a"));
+        assert_eq!(instance.next().await.unwrap().id, "c");
+        // A third poll with both slots taken: the oldest was left unanswered.
+        let _d = sync("d", &f);
+        assert_eq!(instance.next().await.unwrap().id, "d");
+        assert!(matches!(
+            a.await.unwrap(),
+            Outcome::Failed {
+                error_type: "Runtime.InvalidState",
+                ..
+            }
+        ));
+        assert!(instance.is_running("c") && instance.is_running("d"));
+        drop(c);
+    }
+
+    #[tokio::test]
+    async fn only_the_overdue_time_out_and_the_others_fail_with_the_process() {
+        let f = function_running(3);
+        let instance = Instance::new(f.clone(), 0, "t".into());
+        let now = Instant::now();
+        let (soon, rx_soon) = Invocation::request_response(
+            Bytes::from_static(b"{}"),
+            "soon".into(),
+            now + Duration::from_millis(20),
+        );
+        f.invoke(soon);
+        let rx_late = sync("late", &f);
+        instance.next().await.unwrap();
+        instance.next().await.unwrap();
+        let mut watch = instance.deadline_watch();
+        assert_eq!(
+            *watch.borrow_and_update(),
+            Some(now + Duration::from_millis(20))
+        );
+        assert!(instance.time_out().is_none(), "nothing is overdue yet");
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        // Doomed: a free slot beside the overdue one takes nothing, it stays queued for
+        // another instance.
+        let _waiting = sync("waiting", &f);
+        let poll = tokio::time::timeout(Duration::from_millis(50), instance.next()).await;
+        assert!(poll.is_err(), "a doomed instance waits for its end");
+        let other = Instance::new(f.clone(), 1, "u".into());
+        assert_eq!(other.next().await.unwrap().id, "waiting");
+        assert_eq!(instance.time_out().as_deref(), Some("soon"));
+        instance.died("killed");
+        assert!(matches!(rx_soon.await.unwrap(), Outcome::TimedOut));
+        assert!(matches!(
+            rx_late.await.unwrap(),
+            Outcome::Failed {
+                error_type: "Runtime.ExitError",
+                ..
+            }
+        ));
     }
 
     #[tokio::test]

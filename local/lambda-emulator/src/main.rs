@@ -5,7 +5,8 @@
 //! - internal listener (`--internal`, loopback): the Runtime API the processes poll, under
 //!   a prefix per instance, and the Invoke API (`EMAIL_INVOKE_URL`);
 //! - processes: `migrate` once, then `--instances` processes of each HTTP function (one of
-//!   `email` and `cleanup`), one invocation at a time each, restarted when they die;
+//!   `email` and `cleanup`), each running `--concurrency` invocations at once (default one
+//!   at a time), restarted when they die;
 //! - the schedules of template.yaml; one JSON log line per request and per output line.
 
 mod apigw;
@@ -45,6 +46,7 @@ const EVENT_FUNCTIONS: [(&str, Duration); 2] = [
 const DRAIN_GRACE: Duration = Duration::from_secs(10);
 
 fn main() -> ExitCode {
+    return_large_buffers_when_freed();
     let port = std::env::var("PORT").ok();
     let options = match cli::parse(std::env::args().skip(1), port.as_deref()) {
         Ok(Command::Run(options)) => options,
@@ -90,6 +92,18 @@ fn main() -> ExitCode {
     code
 }
 
+/// glibc raises its mmap threshold to the size of each large block freed (up to 32 MiB),
+/// after which bodies that large come from the heap and stay: after a burst of big
+/// responses the emulator would keep their megabytes. A fixed threshold gives every block
+/// of 256 KiB or more back to the kernel when it is freed.
+fn return_large_buffers_when_freed() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: mallopt only sets a parameter of the allocator, before any thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
+    }
+}
+
 fn load_routes(options: &Options) -> Result<RouteTable, String> {
     match &options.routes {
         None => RouteTable::from_manifest(routes::EMBEDDED_MANIFEST)
@@ -121,11 +135,12 @@ fn functions(options: &Options, routes: &RouteTable) -> Vec<Function> {
             }
             continue;
         }
-        let (timeout, instances) = match EVENT_FUNCTIONS.iter().find(|(n, _)| *n == name) {
-            Some((_, timeout)) => (*timeout, 1),
-            None => (options.timeout, options.instances),
-        };
-        served.push(Function::new(name, binary, timeout, instances));
+        let (timeout, instances, concurrency) =
+            match EVENT_FUNCTIONS.iter().find(|(n, _)| *n == name) {
+                Some((_, timeout)) => (*timeout, 1, 1),
+                None => (options.timeout, options.instances, options.concurrency),
+            };
+        served.push(Function::new(name, binary, timeout, instances, concurrency));
     }
     served
 }
@@ -204,8 +219,9 @@ async fn run(options: Options) -> Result<(), String> {
         &service,
         listeners.public_addr,
         listeners.internal_addr,
-        options.instances,
+        &options,
     );
+
     serve_public(listeners.public, routes, service.clone(), stop).await;
     drain(schedules, instances, internal).await;
     Ok(())
@@ -302,13 +318,14 @@ fn announce(
     service: &Service,
     public_addr: SocketAddr,
     internal_addr: SocketAddr,
-    instances: usize,
+    options: &Options,
 ) {
     let mut names: Vec<&str> = service.functions.keys().map(|n| &**n).collect();
     names.sort_unstable();
     tracing::info!(
         public = %public_addr, internal = %internal_addr, functions = names.join(","),
-        instances, "serving on http://{public_addr}"
+        instances = options.instances, concurrency = options.concurrency,
+        "serving on http://{public_addr}"
     );
 }
 

@@ -119,6 +119,12 @@ fn spawn(instance: &Arc<Instance>, env: &Environment) -> std::io::Result<Child> 
         .env("AWS_LAMBDA_FUNCTION_NAME", &*function.name)
         .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
         .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+        .envs((function.concurrency > 1).then(|| {
+            (
+                "AWS_LAMBDA_MAX_CONCURRENCY",
+                function.concurrency.to_string(),
+            )
+        }))
         .env(
             "AWS_LAMBDA_LOG_GROUP_NAME",
             format!("/aws/lambda/{}", function.name),
@@ -143,7 +149,7 @@ fn spawn(instance: &Arc<Instance>, env: &Environment) -> std::io::Result<Child> 
     Ok(child)
 }
 
-/// Waits for the process to exit; meanwhile kills it when its invocation runs past the
+/// Waits for the process to exit; meanwhile kills it when an invocation runs past its
 /// deadline, and stops it (SIGTERM, then SIGKILL) on shutdown.
 async fn supervise(instance: &Instance, child: &mut Child, shutdown: &CancellationToken) -> String {
     let pid = child.id();
@@ -159,8 +165,11 @@ async fn supervise(instance: &Instance, child: &mut Child, shutdown: &Cancellati
         tokio::select! {
             status = child.wait() => return describe(status),
             () = overdue => {
-                deadline = None;
+                // What still runs once the overdue are out (a deadline met just in time
+                // leaves none overdue).
+                deadline = *deadlines.borrow_and_update();
                 if let Some(id) = instance.time_out() {
+                    deadline = None;
                     tracing::warn!(
                         function = %instance.function.name, instance = instance.slot, request_id = %id,
                         timeout_s = instance.function.timeout.as_secs_f64(),

@@ -539,7 +539,7 @@ async fn migrate_runs_first_and_is_retried_until_it_succeeds() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn n_instances_serve_n_requests_at_once() {
-    let emulator = started_with(&["--instances", "4"]);
+    let emulator = started_with(&["--instances", "4", "--concurrency", "1"]);
     // Every instance up (a cold start is not what is measured).
     for _ in 0..8 {
         get(&emulator.client, &emulator.url("/probe")).await;
@@ -561,6 +561,67 @@ async fn n_instances_serve_n_requests_at_once() {
     pids.sort_unstable();
     pids.dedup();
     assert_eq!(pids.len(), 4, "four processes");
+}
+
+/// `count` probe requests sleeping `sleep_ms` at once: how long they all took, and the
+/// processes that answered.
+async fn at_once(emulator: &Emulator, count: usize, query: &str) -> (Duration, Vec<u64>) {
+    let started = Instant::now();
+    let requests = (0..count).map(|_| {
+        let client = emulator.client.clone();
+        let url = emulator.url(&format!("/probe?{query}"));
+        tokio::spawn(async move { get(&client, &url).await })
+    });
+    let mut pids = Vec::new();
+    for request in requests.collect::<Vec<_>>() {
+        let answer = request.await.unwrap();
+        assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.body);
+        pids.push(answer.json()["pid"].as_u64().unwrap());
+    }
+    (started.elapsed(), pids)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_instance_serves_its_concurrency_at_once_and_no_more() {
+    let emulator = started_with(&["--instances", "1", "--concurrency", "4"]);
+    get(&emulator.client, &emulator.url("/probe")).await;
+    let (took, pids) = at_once(&emulator, 4, "sleep_ms=500").await;
+    assert!(took < Duration::from_millis(1200), "four at once: {took:?}");
+    assert!(
+        pids.windows(2).all(|p| p[0] == p[1]),
+        "one process: {pids:?}"
+    );
+    // A fifth waits for a free slot.
+    let (took, _) = at_once(&emulator, 5, "sleep_ms=500").await;
+    assert!(
+        took >= Duration::from_millis(1000),
+        "five on four slots: {took:?}"
+    );
+    // The runtime was told its concurrency, as Lambda Managed Instances tell it.
+    let environ = std::fs::read(format!("/proc/{}/environ", pids[0])).unwrap();
+    assert!(
+        environ
+            .split(|&b| b == 0)
+            .any(|v| v == b"AWS_LAMBDA_MAX_CONCURRENCY=4")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_fails_the_invocations_beside_it_and_a_new_instance_serves_the_next() {
+    let emulator = started_with(&["--instances", "1", "--concurrency", "2"]);
+    get(&emulator.client, &emulator.url("/probe")).await;
+    let beside = {
+        let client = emulator.client.clone();
+        let url = emulator.url("/probe?sleep_ms=2000");
+        tokio::spawn(async move { get(&client, &url).await })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let crashed = get(&emulator.client, &emulator.url("/probe?crash")).await;
+    assert_eq!(crashed.status, StatusCode::BAD_GATEWAY);
+    let beside = beside.await.unwrap();
+    assert_eq!(beside.status, StatusCode::BAD_GATEWAY, "{:?}", beside.body);
+    let next = get(&emulator.client, &emulator.url("/probe")).await;
+    assert_eq!(next.status, StatusCode::OK);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

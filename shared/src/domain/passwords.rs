@@ -1,7 +1,11 @@
 //! Password hashing: argon2id with the crate's defaults (OWASP: 19 MiB, t=2, p=1), always
-//! off the async executor, at most once per request.
+//! off the async executor, at most once per request, and at most one per core at once in a
+//! process, however many invocations it serves together.
 
-use std::sync::Mutex;
+use std::ptr::NonNull;
+use std::sync::{LazyLock, Mutex};
+
+use tokio::sync::Semaphore;
 
 use argon2::password_hash::PasswordHasher;
 use argon2::password_hash::phc::{Output, PasswordHash};
@@ -19,7 +23,21 @@ pub enum PasswordError {
 
 /// Hashes a new password into a PHC string.
 pub async fn hash(password: String) -> Result<String, PasswordError> {
-    tokio::task::spawn_blocking(move || hash_blocking(&password)).await?
+    off_the_executor(move || hash_blocking(&password)).await?
+}
+
+/// Hashes running at once in this process: one per core. More would only share the cores
+/// and each hold its own 19 MiB; the rest wait their turn here.
+static HASHING: LazyLock<Semaphore> =
+    LazyLock::new(|| Semaphore::new(std::thread::available_parallelism().map_or(1, |n| n.get())));
+
+/// Runs `work` on a blocking thread once a core is free for it.
+async fn off_the_executor<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, PasswordError> {
+    // The semaphore is never closed.
+    let _turn = HASHING.acquire().await.ok();
+    Ok(tokio::task::spawn_blocking(work).await?)
 }
 
 fn hash_blocking(password: &str) -> Result<String, PasswordError> {
@@ -51,7 +69,7 @@ pub async fn verify_login(
     stored: Option<String>,
     legacy: bool,
 ) -> Result<LoginCheck, PasswordError> {
-    tokio::task::spawn_blocking(move || {
+    off_the_executor(move || {
         if legacy && let Some(hash) = stored.as_deref().filter(|h| is_pbkdf2_sha256(h)) {
             let matches = Pbkdf2Hash::parse(hash).is_some_and(|h| h.verify(&password));
             let upgraded = hash_blocking(&password)?;
@@ -84,7 +102,7 @@ pub async fn verify_login(
 static WORKING_MEMORY: Mutex<Vec<Block>> = Mutex::new(Vec::new());
 
 /// Runs `hash` on `blocks` blocks of the kept memory, or of its own when another hash
-/// holds it (two at once in one process: tests, or a runtime serving concurrently).
+/// holds it (two at once in one process: a runtime serving concurrently, tests).
 fn with_working_memory<T>(blocks: usize, hash: impl FnOnce(&mut [Block]) -> T) -> T {
     match WORKING_MEMORY.try_lock() {
         Ok(mut kept) => {
@@ -93,7 +111,62 @@ fn with_working_memory<T>(blocks: usize, hash: impl FnOnce(&mut [Block]) -> T) -
             }
             hash(&mut kept)
         }
-        Err(_) => hash(&mut vec![Block::default(); blocks]),
+        Err(_) => match MappedBlocks::new(blocks) {
+            Some(mut mapped) => hash(mapped.as_mut_slice()),
+            None => hash(&mut vec![Block::default(); blocks]),
+        },
+    }
+}
+
+/// Working memory of a hash's own, mapped from the kernel and given back when dropped.
+/// Not from malloc: glibc keeps a freed block that large in the thread's arena for the
+/// next allocation, so each blocking thread that ever hashed would hold 19 MiB.
+struct MappedBlocks {
+    start: NonNull<Block>,
+    blocks: usize,
+}
+
+impl MappedBlocks {
+    fn bytes(blocks: usize) -> Option<usize> {
+        blocks.checked_mul(std::mem::size_of::<Block>())
+    }
+
+    fn new(blocks: usize) -> Option<Self> {
+        let bytes = Self::bytes(blocks).filter(|&b| b > 0)?;
+        // SAFETY: a new private anonymous mapping, at an address of the kernel's choosing;
+        // nothing else refers to it.
+        let start = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                bytes,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if start == libc::MAP_FAILED {
+            return None;
+        }
+        NonNull::new(start.cast()).map(|start| MappedBlocks { start, blocks })
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [Block] {
+        // SAFETY: the mapping is `blocks` blocks long, page-aligned (a block needs 64
+        // bytes), zero-filled (a valid block: 128 plain u64s, as `Block::default()`), and
+        // borrowed mutably through `self` only.
+        unsafe { std::slice::from_raw_parts_mut(self.start.as_ptr(), self.blocks) }
+    }
+}
+
+impl Drop for MappedBlocks {
+    fn drop(&mut self) {
+        if let Some(bytes) = Self::bytes(self.blocks) {
+            // SAFETY: exactly the mapping `new` made; no slice of it outlives `self`.
+            unsafe {
+                libc::munmap(self.start.as_ptr().cast(), bytes);
+            }
+        }
     }
 }
 
@@ -162,7 +235,7 @@ mod tests {
                 assert_eq!(ours, candidate == "right");
             }
         }
-        // Another hash holding the kept memory: the second gets its own, same answer.
+        // Another hash holding the kept memory: the second maps its own, same answer.
         let parsed = PasswordHash::new(&stored[0]).unwrap();
         let _held = WORKING_MEMORY.lock().unwrap();
         assert!(verify_argon2(b"right", &parsed));

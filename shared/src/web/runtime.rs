@@ -20,8 +20,9 @@ use crate::{AppState, Config, Db};
 /// Process-wide set-up, first thing in every `main`: the TLS crypto provider, and logs to
 /// stderr (CloudWatch in AWS), level from `RUST_LOG`, `info` by default.
 pub fn init_process() {
-    // rustls is built with both ring and aws-lc-rs in this workspace (the AWS SDK brings
-    // the latter), so it cannot pick one by itself: every TLS client here uses ring.
+    return_large_buffers_when_freed();
+    // Every TLS client here uses ring (the AWS SDK in `email` too, without aws-lc): named
+    // once for the process, so that no client depends on which providers rustls was built with.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let _ = tracing_subscriber::registry()
         .with(
@@ -33,6 +34,20 @@ pub fn init_process() {
         )
         .with(log_filter(std::env::var("RUST_LOG").ok().as_deref()))
         .try_init();
+}
+
+/// glibc raises its mmap threshold to the size of each large block freed (up to 32 MiB);
+/// from then on blocks that large come from the heap and stay with the process. One that
+/// once served sixteen 10,000-form lists at once would keep their megabytes for good. A
+/// fixed threshold keeps every block of 256 KiB or more mapped on its own, given back to
+/// the kernel when freed.
+pub fn return_large_buffers_when_freed() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: mallopt only sets a parameter of the allocator; it is called first thing,
+    // before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
+    }
 }
 
 /// `RUST_LOG` as `level` or `target=level,...` (`info` when unset or unreadable).
@@ -105,11 +120,14 @@ pub async fn state_or_exit() -> &'static AppState {
 }
 
 /// Runs an HTTP function: `prepare` once, then serve every invocation with `handler`,
-/// rate limited first (contract: 429 comes before any other check).
+/// rate limited first (contract: 429 comes before any other check). Invocations run one
+/// at a time, or `AWS_LAMBDA_MAX_CONCURRENCY` at once, interleaved on the function's tokio
+/// runtime, when the runtime sets it (the self-hosted emulator's `--concurrency`): waits
+/// for the database overlap, and one process holds one set of connections.
 pub async fn run_http<F, Fut>(handler: F) -> Result<(), Error>
 where
-    F: Fn(&'static AppState, Request) -> Fut + Send + Sync,
-    Fut: Future<Output = Response<Body>> + Send,
+    F: Fn(&'static AppState, Request) -> Fut + Copy + Send + Sync + 'static,
+    Fut: Future<Output = Response<Body>> + Send + 'static,
 {
     serve_http(handler, true).await
 }
@@ -119,21 +137,20 @@ where
 /// `/health`, which monitors poll and which must keep answering during an attack.
 pub async fn run_http_unlimited<F, Fut>(handler: F) -> Result<(), Error>
 where
-    F: Fn(&'static AppState, Request) -> Fut + Send + Sync,
-    Fut: Future<Output = Response<Body>> + Send,
+    F: Fn(&'static AppState, Request) -> Fut + Copy + Send + Sync + 'static,
+    Fut: Future<Output = Response<Body>> + Send + 'static,
 {
     serve_http(handler, false).await
 }
 
 async fn serve_http<F, Fut>(handler: F, rate_limited: bool) -> Result<(), Error>
 where
-    F: Fn(&'static AppState, Request) -> Fut + Send + Sync,
-    Fut: Future<Output = Response<Body>> + Send,
+    F: Fn(&'static AppState, Request) -> Fut + Copy + Send + Sync + 'static,
+    Fut: Future<Output = Response<Body>> + Send + 'static,
 {
     init_process();
     let state = state_or_exit().await;
-    let handler = &handler;
-    lambda_http::run(service_fn(move |req: Request| async move {
+    lambda_http::run_concurrent(service_fn(move |req: Request| async move {
         let accept_encoding = req.headers().get(ACCEPT_ENCODING).cloned();
         let over = match rate_limited {
             true => limit_exceeded(state, &req).await,
