@@ -3,7 +3,9 @@
 //! process, however many invocations it serves together.
 
 use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{LazyLock, Mutex};
+use std::time::Duration;
 
 use tokio::sync::Semaphore;
 
@@ -69,7 +71,7 @@ pub async fn verify_login(
     stored: Option<String>,
     legacy: bool,
 ) -> Result<LoginCheck, PasswordError> {
-    off_the_executor(move || {
+    let check = off_the_executor(move || {
         if legacy && let Some(hash) = stored.as_deref().filter(|h| is_pbkdf2_sha256(h)) {
             let matches = Pbkdf2Hash::parse(hash).is_some_and(|h| h.verify(&password));
             let upgraded = hash_blocking(&password)?;
@@ -92,29 +94,74 @@ pub async fn verify_login(
             upgraded_hash: None,
         })
     })
-    .await?
+    .await?;
+    KEPT.release_when_idle(KEPT_WHILE_IDLE);
+    check
 }
 
 /// Argon2's working memory (19 MiB at the default parameters), kept for the next login
 /// of the process. The crate allocates it anew for every hash, and the freed blocks,
 /// split by small allocations in between, left `auth-login` at ~250 MiB after a minute
-/// of logins; kept, it is allocated once and nothing faults it in again.
-static WORKING_MEMORY: Mutex<Vec<Block>> = Mutex::new(Vec::new());
+/// of logins; kept, it is allocated once and faulted in once per burst of logins.
+static KEPT: KeptMemory = KeptMemory::new();
 
-/// Runs `hash` on `blocks` blocks of the kept memory, or of its own when another hash
-/// holds it (two at once in one process: a runtime serving concurrently, tests).
-fn with_working_memory<T>(blocks: usize, hash: impl FnOnce(&mut [Block]) -> T) -> T {
-    match WORKING_MEMORY.try_lock() {
-        Ok(mut kept) => {
-            if kept.len() != blocks {
-                *kept = vec![Block::default(); blocks];
-            }
-            hash(&mut kept)
+/// How long the kept memory outlives the last login that used it. While logins keep
+/// coming each reuses it (faulting 19 MiB of fresh pages in costs a hash ~8 ms, a third
+/// more); once they stop, the process gives it back instead of holding it for good.
+const KEPT_WHILE_IDLE: Duration = Duration::from_secs(2);
+
+struct KeptMemory {
+    blocks: Mutex<Vec<Block>>,
+    /// Hashes that have used `blocks`: a release waits until no new one came.
+    uses: AtomicU64,
+}
+
+impl KeptMemory {
+    const fn new() -> Self {
+        KeptMemory {
+            blocks: Mutex::new(Vec::new()),
+            uses: AtomicU64::new(0),
         }
-        Err(_) => match MappedBlocks::new(blocks) {
-            Some(mut mapped) => hash(mapped.as_mut_slice()),
-            None => hash(&mut vec![Block::default(); blocks]),
-        },
+    }
+
+    /// Runs `hash` on `blocks` blocks of the kept memory, or of its own when another hash
+    /// holds it (two at once in one process: a runtime serving concurrently, tests).
+    fn with<T>(&self, blocks: usize, hash: impl FnOnce(&mut [Block]) -> T) -> T {
+        match self.blocks.try_lock() {
+            Ok(mut kept) => {
+                if kept.len() != blocks {
+                    *kept = vec![Block::default(); blocks];
+                }
+                self.uses.fetch_add(1, Ordering::Relaxed);
+                hash(&mut kept)
+            }
+            Err(_) => match MappedBlocks::new(blocks) {
+                Some(mut mapped) => hash(mapped.as_mut_slice()),
+                None => hash(&mut vec![Block::default(); blocks]),
+            },
+        }
+    }
+
+    /// Frees the kept memory once `idle` has passed without a hash using it. Its block is
+    /// far above the allocator's mmap threshold (`init_process`), so freed it goes back
+    /// to the kernel. Called after each login, on the runtime that served it.
+    fn release_when_idle(&'static self, idle: Duration) {
+        let seen = self.uses.load(Ordering::Relaxed);
+        tokio::spawn(async move {
+            tokio::time::sleep(idle).await;
+            if self.uses.load(Ordering::Relaxed) != seen {
+                return; // a later hash used it, and scheduled its own release
+            }
+            // Held: a hash is running on it now, and will schedule a release when done.
+            if let Ok(mut kept) = self.blocks.try_lock() {
+                *kept = Vec::new();
+            }
+        });
+    }
+
+    #[cfg(test)]
+    fn kept_blocks(&self) -> usize {
+        self.blocks.lock().map_or(0, |kept| kept.len())
     }
 }
 
@@ -190,7 +237,7 @@ fn verify_argon2(password: &[u8], stored: &PasswordHash) -> bool {
     };
     let argon2 = Argon2::new(algorithm, version, params.clone());
     let mut computed = vec![0u8; expected.len()];
-    let hashed = with_working_memory(params.block_count(), |memory| {
+    let hashed = KEPT.with(params.block_count(), |memory| {
         argon2.hash_password_into_with_memory(password, salt.as_ref(), &mut computed, memory)
     });
     // `Output`'s equality is constant-time.
@@ -237,8 +284,28 @@ mod tests {
         }
         // Another hash holding the kept memory: the second maps its own, same answer.
         let parsed = PasswordHash::new(&stored[0]).unwrap();
-        let _held = WORKING_MEMORY.lock().unwrap();
+        let _held = KEPT.blocks.lock().unwrap();
         assert!(verify_argon2(b"right", &parsed));
+    }
+
+    #[tokio::test]
+    async fn kept_memory_is_given_back_once_no_hash_used_it_for_a_while() {
+        let kept: &'static KeptMemory = Box::leak(Box::new(KeptMemory::new()));
+        let idle = Duration::from_millis(100);
+        let in_use = |_: &mut [Block]| ();
+        kept.with(8, in_use);
+        kept.release_when_idle(idle);
+        tokio::time::sleep(idle / 2).await;
+        // Used again before the first release was due: that one lets it be.
+        kept.with(8, in_use);
+        kept.release_when_idle(idle);
+        tokio::time::sleep(idle * 3 / 4).await;
+        assert_eq!(kept.kept_blocks(), 8);
+        tokio::time::sleep(idle * 2).await;
+        assert_eq!(kept.kept_blocks(), 0);
+        // The next hash allocates it again.
+        kept.with(8, in_use);
+        assert_eq!(kept.kept_blocks(), 8);
     }
 
     #[tokio::test]
