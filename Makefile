@@ -9,6 +9,7 @@
 #   make e2e    HTTPS through nginx to the functions, MariaDB, Redis; Chromium on the password page
 #   make bench  sizes, cold starts, warm latency/throughput (release, MariaDB; README.md)
 #   make bench-quick  the same rows at reduced durations and sizes (under 2 minutes after the build)
+#   make bench-compare OLD=<rev>  an earlier revision's binaries beside these, in one run
 #
 # Configuration comes from the environment and an optional .env (the environment wins);
 # the binaries read both themselves, this Makefile only passes the environment through.
@@ -40,10 +41,10 @@ AWS_DEPS := aws-sam-cli==1.170.0 cfn-lint==1.58.0
 # .gitignore (which lists /data); .cargolambdaignore is belt and braces for checkouts
 # without the .gitignore and is picked up from the repository root.
 
-.PHONY: help run serve watch test lint build venv system-packages toolchain bench bench-quick e2e validate
+.PHONY: help run serve watch test lint build venv system-packages toolchain bench bench-quick bench-compare e2e validate
 # Prerequisites run in the order listed (system packages before the venv, lint first).
 .NOTPARALLEL:
-.SILENT: help venv toolchain run serve watch system-packages bench bench-quick validate
+.SILENT: help venv toolchain run serve watch system-packages bench bench-quick bench-compare validate
 
 help:
 	@echo "make run   - build, migrate and serve on http://127.0.0.1:$(PORT) (PORT=... to change)"
@@ -256,3 +257,20 @@ bench-quick: export BENCH_COLD_RUNS := 3
 bench-quick: export BENCH_EMAILS := 500
 bench-quick: export BENCH_ALONE_SAMPLES := 500
 bench-quick: bench
+
+# An earlier revision's release binaries beside this checkout's, in one run (the issue's
+# "same run, old and new binaries"): OLD is checked out in a worktree under target/compare/
+# and built there with its own target directory, then local/bench/compare.py runs the warm
+# read rows of section c against both, each under its own emulator, on one database.
+COMPARE_DIR := target/compare
+bench-compare: system-packages venv
+	if [ -z "$(OLD)" ]; then echo "usage: make bench-compare OLD=<git revision>" >&2; exit 2; fi
+	command -v wrk >/dev/null || { echo "wrk missing: make bench installs it" >&2; exit 2; }
+	rm -rf $(COMPARE_DIR)/worktree
+	git worktree prune
+	git worktree add --detach --force $(COMPARE_DIR)/worktree "$(OLD)"
+	trap 'git worktree remove --force $(COMPARE_DIR)/worktree' EXIT
+	echo "==> building $(OLD) into $(COMPARE_DIR)/target, then this checkout"
+	(cd $(COMPARE_DIR)/worktree && CARGO_TARGET_DIR=$(CURDIR)/$(COMPARE_DIR)/target cargo build --release --workspace --bins --no-default-features)
+	cargo build --release --workspace --bins --no-default-features
+	$(VENV)/bin/python local/harness.py -- $(VENV)/bin/python -m local.bench.compare $(COMPARE_DIR)/target/release

@@ -28,6 +28,7 @@ One job a module:
   argon2        section g: the argon2 example
   table         the table: rows per section, then the goal rows (met / missed), aligned as Markdown
   notes         the notes under the table
+  compare       `make bench-compare`: an earlier revision's binaries beside these (its own entry point)
 
 Importing the package puts tests/ (conftest.py's process and database helpers,
 smtp_sink.py) and local/ (render_nginx.py) on sys.path, for its modules to import.

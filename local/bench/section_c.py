@@ -14,7 +14,7 @@ from .client import checked_request
 from .config import FLOOR_PATH, LIST_SAMPLES, LIST_SIZES, ROOT_PASSWORD, UNLIMITED_ROWS, WRK_LOGIN_SECONDS, WRK_RUNS
 from .config import WRK_SECONDS as S  # the rows' seconds per run
 from .emulator import Emulator
-from .figures import fmt_bytes, fmt_ms, median
+from .figures import fmt_bytes, fmt_ms
 from .floor_alone import floor_alone
 from .fronts import CargoLambda, Nginx
 from .list_timing import list_timing
@@ -22,7 +22,7 @@ from .runlog import BenchError, log, mark_section
 from .seed import add_bench_user, add_forms
 from .stores import outbox_drained, redis_scripts_run
 from .warm import warm_row
-from .wrk import wrk
+from .wrk import summary, wrk
 
 
 def start_fronts(results: dict, cleanup: ExitStack, env: dict, port: int, functions: list[str],
@@ -66,12 +66,7 @@ def floor_rows(results: dict, fronts: list[dict], env: dict, nginx: Nginx, tmp: 
         cargo_lambda.stop()
     results["floor_alone"] = floor_alone(env, tmp / "floor-alone.log")
     hops = [wrk(nginx.hop_base + "/", 1, S, None) for _ in range(WRK_RUNS)]
-    results["bare_hop"] = {
-        "rps": median([h["rps"] for h in hops]),
-        "p50_ms": median([h["p50_ms"] for h in hops]),
-        "p99_ms": median([h["p99_ms"] for h in hops]),
-        "errors": sum(h["timeouts"] + h["socket_errors"] + h["non_2xx"] for h in hops),
-    }
+    results["bare_hop"] = summary(hops)
     log(f"   bare HTTP hop (wrk -> nginx return 200) c1: p50 {fmt_ms(results['bare_hop']['p50_ms'])}")
     return rows
 

@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 from .config import IDLE_FLOOR_MS, WRK_TIMEOUT
+from .figures import median
 from .runlog import BenchError
 
 UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
@@ -72,3 +73,13 @@ def wrk(url: str, connections: int, seconds: int, script: Path | None) -> dict:
         result["idle_ms_per_connection"] = 0.0
     result["idle"] = result["idle_ms_per_connection"] > max(2 * (result["p99_ms"] or 0.0), IDLE_FLOOR_MS)
     return result
+
+
+def summary(runs: list[dict]) -> dict:
+    """Several wrk runs of one load: the medians of req/s, p50 and p99, and every error."""
+    return {
+        "rps": median([r["rps"] for r in runs]),
+        "p50_ms": median([r["p50_ms"] for r in runs]),
+        "p99_ms": median([r["p99_ms"] for r in runs]),
+        "errors": sum(r["timeouts"] + r["socket_errors"] + r["non_2xx"] for r in runs),
+    }

@@ -1,0 +1,152 @@
+"""`make bench-compare OLD=<revision>`: the warm read rows of section c for an earlier
+revision's release binaries and this checkout's, side by side in one run.
+
+    .venv/bin/python local/harness.py -- .venv/bin/python -m local.bench.compare OLD_BIN_DIR
+
+Both sets run at once, each under its own emulator (the emulator of its revision, with its
+defaults), against one database migrated by this checkout's `migrate` and seeded by SQL
+as section c seeds it; so the revisions must share the schema. Every row alternates the
+two sides run by run (which goes first swaps each run) so that neither gets the quieter
+moments. Only reads: writes would change what the next row lists. Prints one Markdown
+table on stdout and writes it, with every run's figures, to target/bench-compare/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+import requests
+
+from conftest import create_mysql_database, drop_mysql_database, free_port, launch_emulator, stop_server
+from smtp_sink import SmtpSink
+from .client import checked_request
+from .config import EMAIL_SCHEDULE_SECONDS, RELEASE, ROOT, ROOT_PASSWORD, START_TIMEOUT, WRK_RUNS, WRK_SECONDS
+from .environment import bench_env, migrate_database
+from .figures import fmt_ms, fmt_rate
+from .runlog import BenchError, log
+from .seed import add_bench_user, add_forms
+from .wrk import lua_script, summary, wrk
+
+OUT_DIR = ROOT / "target" / "bench-compare"
+
+# (forms in the database, row name, path, connections, extra headers)
+ROWS = [
+    (100, "GET /api/v1/auth/login (whoami, root) c16", "/api/v1/auth/login", 16, {}),
+    (100, "GET /api/v1/form (100 forms) c1", "/api/v1/form", 1, {}),
+    (100, "GET /api/v1/form (100 forms) c16", "/api/v1/form", 16, {}),
+    (10_000, "GET /api/v1/form (10,000 forms) c1", "/api/v1/form", 1, {}),
+    (10_000, "GET /api/v1/form (10,000 forms) c16", "/api/v1/form", 16, {}),
+    (10_000, "GET /api/v1/form (10,000 forms, gzip) c1", "/api/v1/form", 1, {"Accept-Encoding": "gzip"}),
+    (10_000, "GET /api/v1/form (10,000 forms, gzip) c16", "/api/v1/form", 16, {"Accept-Encoding": "gzip"}),
+]
+
+
+def start_side(bin_dir: Path, env: dict, log_path: Path, cleanup: ExitStack) -> str:
+    """One revision's emulator over its binaries, ready: its public base URL."""
+    port = free_port()
+    try:
+        proc, _ = launch_emulator(bin_dir, port, env, log_path)
+    except RuntimeError as e:
+        raise BenchError(f"{bin_dir}: {e}") from None
+    cleanup.callback(stop_server, proc)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(base + "/health", timeout=5).status_code == 200:
+                return base
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    raise BenchError(f"{bin_dir}: /health did not answer 200 within {START_TIMEOUT:.0f} s")
+
+
+def measure(bases: dict, script: Path, name: str, path: str, connections: int) -> dict:
+    """WRK_RUNS runs of WRK_SECONDS per side after a 1 s warm-up, the sides alternating."""
+    for base in bases.values():
+        wrk(base + path, connections, 1, script)
+    runs: dict[str, list] = {side: [] for side in bases}
+    for i in range(WRK_RUNS):
+        order = list(bases) if i % 2 == 0 else list(bases)[::-1]
+        for side in order:
+            result = wrk(bases[side] + path, connections, WRK_SECONDS, script)
+            result.pop("raw", None)
+            runs[side].append(result)
+    row = {"row": name, "runs": runs}
+    for side, results in runs.items():
+        row[side] = summary(results)
+    log(f"   {name}: old {fmt_rate(row['old']['rps'])} req/s, new {fmt_rate(row['new']['rps'])} req/s")
+    return row
+
+
+def table(rows: list[dict], old_bin_dir: Path) -> str:
+    lines = [
+        "| measurement | old req/s | new req/s | new ÷ old | old p50 | new p50 | old p99 | new p99 | errors old / new |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        old, new = r["old"], r["new"]
+        ratio = f"{new['rps'] / old['rps']:.2f}×" if old["rps"] and new["rps"] else "-"
+        lines.append(f"| {r['row']} | {fmt_rate(old['rps'])} | {fmt_rate(new['rps'])} | {ratio} | "
+                     f"{fmt_ms(old['p50_ms'])} | {fmt_ms(new['p50_ms'])} | {fmt_ms(old['p99_ms'])} | "
+                     f"{fmt_ms(new['p99_ms'])} | {old['errors']} / {new['errors']} |")
+    lines.append("")
+    lines.append(f"old: {old_bin_dir}; new: {RELEASE}; each under its own lambda-emulator with its defaults; "
+                 f"wrk -t1 -c1 / -t2 -c16, 1 s warm-up, median of {WRK_RUNS} runs of {WRK_SECONDS} s, "
+                 "the sides alternating.")
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print(__doc__, file=sys.stderr)
+        return 2
+    old_bin_dir = Path(argv[0]).resolve()
+    admin_url, redis_url = os.environ["TEST_MYSQL_ADMIN_URL"], os.environ["TEST_REDIS_URL"]
+    rows = []
+    with ExitStack() as cleanup, tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        sink = SmtpSink(free_port())
+        sink.start()
+        cleanup.callback(sink.stop)
+        database, db_url = create_mysql_database(admin_url, "bt_compare")
+        cleanup.callback(drop_mysql_database, admin_url, database)
+        (tmp / "data").mkdir()
+        env = bench_env(db_url, redis_url, free_port(), tmp / "data", sink.port)
+        env.update(LAMBDA_EMULATOR_LOG="info", EMAIL_SCHEDULE_SECONDS=str(EMAIL_SCHEDULE_SECONDS),
+                   CLEANUP_INTERVAL=str(EMAIL_SCHEDULE_SECONDS))
+        migrate_database(database, env)
+        bases = {"old": start_side(old_bin_dir, env, tmp / "old.log", cleanup),
+                 "new": start_side(RELEASE, env, tmp / "new.log", cleanup)}
+        login = checked_request("POST", bases["new"] + "/api/v1/auth/login", 200,
+                                json={"username": "root", "password": ROOT_PASSWORD})
+        if login is None or login.status_code != 200:
+            raise BenchError("root login failed")
+        auth = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        submitter, listed = add_bench_user(db_url), 0
+        for index, (forms, name, path, connections, headers) in enumerate(ROWS):
+            if forms > listed:
+                add_forms(db_url, submitter, listed, forms - listed)
+                listed = forms
+            script = lua_script(tmp, f"row{index}", "GET", {**auth, **headers}, None)
+            rows.append(measure(bases, script, name, path, connections))
+    text = table(rows, old_bin_dir)
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    (OUT_DIR / "compare.txt").write_text(text + "\n")
+    (OUT_DIR / "compare.json").write_text(json.dumps(rows, indent=1))
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except BenchError as e:
+        print(f"bench-compare: {e}", file=sys.stderr)
+        sys.exit(1)
