@@ -2,7 +2,6 @@
 //! off the async executor, at most once per request, and at most one per core at once in a
 //! process, however many invocations it serves together.
 
-use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
@@ -135,16 +134,14 @@ impl KeptMemory {
                 self.uses.fetch_add(1, Ordering::Relaxed);
                 hash(&mut kept)
             }
-            Err(_) => match MappedBlocks::new(blocks) {
-                Some(mut mapped) => hash(mapped.as_mut_slice()),
-                None => hash(&mut vec![Block::default(); blocks]),
-            },
+            // Far above the allocator's mmap threshold (`init_process`), as the kept
+            // block is: mapped for this hash and given back to the kernel when dropped.
+            Err(_) => hash(&mut vec![Block::default(); blocks]),
         }
     }
 
-    /// Frees the kept memory once `idle` has passed without a hash using it. Its block is
-    /// far above the allocator's mmap threshold (`init_process`), so freed it goes back
-    /// to the kernel. Called after each login, on the runtime that served it.
+    /// Frees the kept memory once `idle` has passed without a hash using it (freed, it goes
+    /// back to the kernel, as above). Called after each login, on the runtime that served it.
     fn release_when_idle(&'static self, idle: Duration) {
         let seen = self.uses.load(Ordering::Relaxed);
         tokio::spawn(async move {
@@ -162,58 +159,6 @@ impl KeptMemory {
     #[cfg(test)]
     fn kept_blocks(&self) -> usize {
         self.blocks.lock().map_or(0, |kept| kept.len())
-    }
-}
-
-/// Working memory of a hash's own, mapped from the kernel and given back when dropped.
-/// Not from malloc: glibc keeps a freed block that large in the thread's arena for the
-/// next allocation, so each blocking thread that ever hashed would hold 19 MiB.
-struct MappedBlocks {
-    start: NonNull<Block>,
-    blocks: usize,
-}
-
-impl MappedBlocks {
-    fn bytes(blocks: usize) -> Option<usize> {
-        blocks.checked_mul(std::mem::size_of::<Block>())
-    }
-
-    fn new(blocks: usize) -> Option<Self> {
-        let bytes = Self::bytes(blocks).filter(|&b| b > 0)?;
-        // SAFETY: a new private anonymous mapping, at an address of the kernel's choosing;
-        // nothing else refers to it.
-        let start = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                bytes,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if start == libc::MAP_FAILED {
-            return None;
-        }
-        NonNull::new(start.cast()).map(|start| MappedBlocks { start, blocks })
-    }
-
-    fn as_mut_slice(&mut self) -> &mut [Block] {
-        // SAFETY: the mapping is `blocks` blocks long, page-aligned (a block needs 64
-        // bytes), zero-filled (a valid block: 128 plain u64s, as `Block::default()`), and
-        // borrowed mutably through `self` only.
-        unsafe { std::slice::from_raw_parts_mut(self.start.as_ptr(), self.blocks) }
-    }
-}
-
-impl Drop for MappedBlocks {
-    fn drop(&mut self) {
-        if let Some(bytes) = Self::bytes(self.blocks) {
-            // SAFETY: exactly the mapping `new` made; no slice of it outlives `self`.
-            unsafe {
-                libc::munmap(self.start.as_ptr().cast(), bytes);
-            }
-        }
     }
 }
 
@@ -282,7 +227,7 @@ mod tests {
                 assert_eq!(ours, candidate == "right");
             }
         }
-        // Another hash holding the kept memory: the second maps its own, same answer.
+        // Another hash holding the kept memory: the second gets its own, same answer.
         let parsed = PasswordHash::new(&stored[0]).unwrap();
         let _held = KEPT.blocks.lock().unwrap();
         assert!(verify_argon2(b"right", &parsed));
