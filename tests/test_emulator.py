@@ -16,13 +16,12 @@ crash, timeout, size and integrity tests run in Rust: `cargo test -p lambda-emul
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
 
 from authhelpers import LOGIN, REGISTER, auth, expect_204, expect_message, register_body
-from concurrent.futures import ThreadPoolExecutor
-
 from conftest import TIMEOUT, _descendants, start_stack, stop_server
 
 JSON = {"Content-Type": "application/json"}
