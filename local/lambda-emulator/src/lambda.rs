@@ -195,6 +195,9 @@ struct InstanceState {
     dead: bool,
     /// The invocations the watchdog found past their deadline (the process is then killed).
     timed_out: Vec<String>,
+    /// The last invocation, when it ran alone and nothing has started since: its output
+    /// lines can reach us after its answer (a pipe is not ordered with a socket).
+    last_alone: Option<String>,
     served: u64,
 }
 
@@ -247,8 +250,10 @@ impl Instance {
     /// The invocation running here, when there is exactly one (output lines are then
     /// surely its own).
     pub fn current_request_id(&self) -> Option<String> {
-        match lock(&self.state).running.as_slice() {
+        let state = lock(&self.state);
+        match state.running.as_slice() {
             [only] => Some(only.id.clone()),
+            [] => state.last_alone.clone(),
             _ => None,
         }
     }
@@ -280,6 +285,7 @@ impl Instance {
             if state.dead || doomed {
                 Err(invocation)
             } else {
+                state.last_alone = None;
                 state.running.push(Running {
                     id: invocation.id.clone(),
                     reply: invocation.reply,
@@ -341,6 +347,8 @@ impl Instance {
             let mut state = lock(&self.state);
             let at = state.position(id)?;
             let running = state.running.remove(at);
+            let alone = state.running.is_empty();
+            state.last_alone = alone.then(|| running.id.clone());
             if matches!(outcome, Outcome::Response(_)) {
                 state.served += 1;
             }
@@ -486,7 +494,11 @@ mod tests {
         );
         assert!(matches!(rx.await.unwrap(), Outcome::Response(b) if b == "ok"));
         assert_eq!(instance.served(), 1);
-        assert!(instance.current_request_id().is_none());
+        // Its output lines can arrive after its answer: still its own until another starts.
+        assert_eq!(instance.current_request_id().as_deref(), Some("a"));
+        let _b = sync("b", &f);
+        assert_eq!(instance.next().await.unwrap().id, "b");
+        assert_eq!(instance.current_request_id().as_deref(), Some("b"));
     }
 
     #[tokio::test]
