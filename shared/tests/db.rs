@@ -4,10 +4,12 @@
 use std::collections::HashMap;
 
 use shared::app::accounts;
+use shared::domain::amount::Cents;
 use shared::domain::email_templates::RenderedEmail;
+use shared::domain::form::{Form, FormFields, PaymentMethod};
 use shared::domain::user::{NewUser, User};
-use shared::store::db::Backend;
-use shared::store::{outbox, revoked, users};
+use shared::store::db::{Backend, DbError};
+use shared::store::{forms, outbox, revoked, users};
 use shared::{AppState, Config, Db};
 
 /// Each test gets its own database: a temp SQLite file, or a fresh MariaDB database.
@@ -454,6 +456,81 @@ async fn whoami_reads_the_user_and_their_form_ids_in_one_statement() {
                 assert_eq!(ids, expected, "cut at {cut_at}");
             }
         }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_form_list_reads_every_column_in_id_order_on_either_driver() {
+    on_both_engines("form_list", |state| async move {
+        let db = &state.db;
+        // MariaDB's list goes through sqlx's MySQL driver, SQLite's through `any`.
+        assert_eq!(db.typed_mysql().is_some(), db.backend == Backend::MySql);
+        let mut conn = db.pool.acquire().await.unwrap();
+        let amy = users::insert(&mut conn, &new_user("Amy", "amy@example.test"))
+            .await
+            .unwrap();
+        let bob = users::insert(&mut conn, &new_user("Bob", "bob@example.test"))
+            .await
+            .unwrap();
+        let fields = |n: i64| FormFields {
+            time: 1_700_000_000 + n,
+            customer_name: format!("Zoë \"{n}\""),
+            course: format!("course {n}"),
+            payment_method: if n % 2 == 0 {
+                PaymentMethod::Cash
+            } else {
+                PaymentMethod::Cheque
+            },
+            amount: Cents(-5 + n * 12_345),
+            receipt: format!("R{n}"),
+        };
+        let mut expected = Vec::new();
+        for (n, submitter) in [amy, bob, amy].into_iter().enumerate() {
+            let n = n as i64;
+            let id = forms::insert(&mut conn, submitter, &fields(n))
+                .await
+                .unwrap();
+            expected.push(Form {
+                id,
+                submitter_id: submitter,
+                submitter: if submitter == amy { "Amy" } else { "Bob" }.into(),
+                fields: fields(n),
+                resolved_at: None,
+            });
+        }
+        forms::resolve_open(&mut conn, expected[1].id, 1_800_000_000)
+            .await
+            .unwrap();
+        expected[1].resolved_at = Some(1_800_000_000);
+        drop(conn);
+
+        let list = async |submitter| {
+            let mut listed = Vec::new();
+            forms::for_each(db, submitter, |form| listed.push(form))
+                .await
+                .unwrap();
+            listed
+        };
+        assert_eq!(list(None).await, expected);
+        assert_eq!(
+            list(Some(amy)).await,
+            [expected[0].clone(), expected[2].clone()]
+        );
+        // twice in a row: the second call reuses the connection the first one kept
+        assert_eq!(list(Some(bob)).await, [expected[1].clone()]);
+        assert_eq!(list(Some(bob)).await, [expected[1].clone()]);
+
+        // a stored value the domain cannot hold is an error, not a form
+        sqlx::query("UPDATE forms SET payment_method = 'gold' WHERE id = ?")
+            .bind(expected[2].id.0)
+            .execute(&db.pool)
+            .await
+            .unwrap();
+        let mut seen = 0;
+        let refused = forms::for_each(db, None, |_| seen += 1).await;
+        assert!(matches!(refused, Err(DbError::Corrupt(_))), "{refused:?}");
+        assert_eq!(seen, 2, "the rows before the corrupt one were handed out");
     })
     .await;
 }

@@ -19,10 +19,7 @@ pub async fn list(
     mut each: impl FnMut(Form),
 ) -> Result<(), AppError> {
     let submitter = (!caller.user.is_admin).then_some(caller.user.id);
-    state
-        .db
-        .run(async |conn| forms::for_each(conn, submitter, &mut each).await)
-        .await?;
+    forms::for_each(&state.db, submitter, &mut each).await?;
     Ok(())
 }
 

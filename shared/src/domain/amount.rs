@@ -40,8 +40,11 @@ impl serde::Serialize for Cents {
 
 impl std::fmt::Display for Cents {
     /// `"123.99"`.
+    /// Written in place, in 64-bit arithmetic: a list writes one per form.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&format_cents(self.0))
+        let sign = if self.0 < 0 { "-" } else { "" };
+        let abs = self.0.unsigned_abs();
+        write!(f, "{sign}{}.{:02}", abs / 100, abs % 100)
     }
 }
 
@@ -118,7 +121,7 @@ fn scaled_to_cents(digits: &str, scale: i64) -> Result<i128, AmountError> {
     Ok(kept + i128::from(round_up))
 }
 
-/// `12399` → `"123.99"`, `-5` → `"-0.05"`.
+/// `12399` → `"123.99"`, `-5` → `"-0.05"`; wide enough for sums of amounts.
 pub fn format_cents(cents: impl Into<i128>) -> String {
     let cents: i128 = cents.into();
     let sign = if cents < 0 { "-" } else { "" };
@@ -148,6 +151,15 @@ mod tests {
             parse_cents("99999999999999.995"),
             Err(AmountError::TooLarge)
         );
+    }
+
+    #[test]
+    fn an_amount_shows_as_its_sum_would() {
+        for cents in [0, 5, -5, 50, -50, 12399, -12399, i64::MAX, i64::MIN] {
+            assert_eq!(Cents(cents).to_string(), format_cents(cents), "{cents}");
+        }
+        assert_eq!(Cents(-5).to_string(), "-0.05");
+        assert_eq!(Cents(i64::MIN).to_string(), "-92233720368547758.08");
     }
 
     #[test]

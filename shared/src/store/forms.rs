@@ -2,13 +2,14 @@
 
 use futures_util::TryStreamExt;
 use sqlx::any::AnyArguments;
+use sqlx::mysql::MySql;
 use sqlx::query::Query;
-use sqlx::{Any, AnyConnection, Executor};
+use sqlx::{Any, AnyConnection, Database, Encode, Executor, FromRow, IntoArguments, Type};
 
 use crate::domain::amount::Cents;
 use crate::domain::form::{Form, FormFields, FormId, PaymentMethod};
 use crate::domain::user::UserId;
-use crate::store::db::DbError;
+use crate::store::db::{Db, DbError};
 
 /// The columns a submitter fills in, as stored.
 #[derive(sqlx::FromRow)]
@@ -41,29 +42,49 @@ impl FieldsRow {
     }
 }
 
-/// A `forms` row joined with its submitter's username.
-#[derive(sqlx::FromRow)]
-struct FormRow {
-    id: i64,
-    submitter_id: i64,
-    submitter: String,
-    #[sqlx(flatten)]
-    fields: FieldsRow,
-    resolved_at: Option<i64>,
-}
+/// A `forms` row with its submitter's username, in [`select_forms`]'s column order: read
+/// by position, not by name (the list reads ten thousand).
+type FormRow = (
+    i64,
+    i64,
+    String,
+    i64,
+    String,
+    String,
+    String,
+    i64,
+    String,
+    Option<i64>,
+);
 
-impl TryFrom<FormRow> for Form {
-    type Error = DbError;
-
-    fn try_from(r: FormRow) -> Result<Self, DbError> {
-        Ok(Form {
-            id: FormId(r.id),
-            submitter_id: UserId(r.submitter_id),
-            submitter: r.submitter,
-            fields: r.fields.into_fields(r.id)?,
-            resolved_at: r.resolved_at,
-        })
-    }
+fn form_from_row(row: FormRow) -> Result<Form, DbError> {
+    let (
+        id,
+        submitter_id,
+        submitter,
+        form_time,
+        customer_name,
+        course,
+        payment_method,
+        amount_cents,
+        receipt,
+        resolved_at,
+    ) = row;
+    let fields = FieldsRow {
+        form_time,
+        customer_name,
+        course,
+        payment_method,
+        amount_cents,
+        receipt,
+    };
+    Ok(Form {
+        id: FormId(id),
+        submitter_id: UserId(submitter_id),
+        submitter,
+        fields: fields.into_fields(id)?,
+        resolved_at,
+    })
 }
 
 /// Binds a form's fields, in the order `form_time, customer_name, course,
@@ -104,25 +125,50 @@ pub async fn find<'c, E: Executor<'c, Database = Any>>(
         .bind(id.0)
         .fetch_optional(exec)
         .await?;
-    row.map(Form::try_from).transpose()
+    row.map(form_from_row).transpose()
 }
 
 /// Every form (`submitter` `None`) or the forms one user submitted, oldest first, each
-/// handed to `each` as its row arrives: no list of every row is ever held.
+/// handed to `each` as its row arrives: no list of every row is ever held. On MariaDB
+/// through the typed driver ([`TypedMySql`](crate::store::db::TypedMySql)).
 pub async fn for_each(
-    conn: &mut AnyConnection,
+    db: &Db,
     submitter: Option<UserId>,
     mut each: impl FnMut(Form),
 ) -> Result<(), DbError> {
+    match db.typed_mysql() {
+        Some(mysql) => {
+            mysql
+                .run(async |conn| stream_forms::<MySql>(conn, submitter, &mut each).await)
+                .await
+        }
+        None => {
+            db.run(async |conn| stream_forms::<Any>(conn, submitter, &mut each).await)
+                .await
+        }
+    }
+}
+
+async fn stream_forms<DB: Database>(
+    conn: &mut DB::Connection,
+    submitter: Option<UserId>,
+    each: &mut impl FnMut(Form),
+) -> Result<(), DbError>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    DB::Arguments: IntoArguments<DB>,
+    for<'q> i64: Encode<'q, DB> + Type<DB>,
+    FormRow: for<'r> FromRow<'r, DB::Row>,
+{
     let query = match submitter {
-        None => sqlx::query_as::<_, FormRow>(select_forms!("ORDER BY f.id")),
+        None => sqlx::query_as::<DB, FormRow>(select_forms!("ORDER BY f.id")),
         Some(user) => {
             sqlx::query_as(select_forms!("WHERE f.submitter_id = ? ORDER BY f.id")).bind(user.0)
         }
     };
     let mut rows = query.fetch(conn);
     while let Some(row) = rows.try_next().await? {
-        each(Form::try_from(row)?);
+        each(form_from_row(row)?);
     }
     Ok(())
 }
