@@ -15,7 +15,12 @@ ARG RUNTIME_IMAGE=debian:trixie-slim
 FROM ${RUST_IMAGE} AS build
 WORKDIR /src
 COPY . .
-RUN cargo build --release --locked --workspace --bins --no-default-features \
+# Built as SAM builds them (`make bench`'s RELEASE_BUILD says why): `email` and the emulator
+# apart, so that their dependencies' features stay out of the other functions.
+RUN cargo build --release --locked --no-default-features --workspace --bins \
+        --exclude email --exclude lambda-emulator \
+    && cargo build --release --locked --no-default-features -p email \
+    && cargo build --release --locked -p lambda-emulator \
     && mkdir /out \
     && for dir in functions/*/; do cp "target/release/$(basename "$dir")" /out/; done \
     && cp target/release/lambda-emulator /out/ \

@@ -218,6 +218,15 @@ e2e: system-packages venv build
 	  $(VENV)/bin/python -m pytest tests/test_e2e.py -q -rA
 
 # --- make bench -----------------------------------------------------------------------------
+# The binaries as deployed, built the way SAM builds them: each function from its own
+# directory (its CodeUri), so with only its own dependencies' features. One `cargo build` of
+# the whole workspace would unify the features of `email`'s AWS SDK (hyper's HTTP/2, native
+# roots) and of the emulator (hyper's server) into every function: about 0.8 MiB each. The
+# other functions and `migrate` ask for the same features, so they build together.
+RELEASE_BUILD = cargo build --release --no-default-features --workspace --bins --exclude email --exclude lambda-emulator \
+	&& cargo build --release --no-default-features -p email \
+	&& cargo build --release -p lambda-emulator
+
 # Release binaries (the functions as deployed, and the emulator they run under) and the argon2
 # example are built first, so nothing compiles while a clock runs; wrk (Debian) is the load generator,
 # nginx (Debian) the proxy of the `· nginx` rows, the venv's cargo-lambda the runtime of the
@@ -237,8 +246,8 @@ bench: system-packages venv
 	# The binaries as AWS and compose deploy them (no embedded SQLite: they talk to MariaDB);
 	# the argon2 example apart, since examples bring the dev-dependencies, whose features
 	# would otherwise unify into every binary of the same build.
-	echo "==> cargo build --release --workspace --bins --no-default-features; cargo build --release -p shared --examples"
-	cargo build --release --workspace --bins --no-default-features
+	echo "==> $(RELEASE_BUILD); cargo build --release -p shared --examples"
+	$(RELEASE_BUILD)
 	cargo build --release -p shared --examples
 	echo "==> python -m local.bench under local/harness.py, writing $${BENCH_OUT:-target/bench}/"
 	CARGO_LAMBDA=$(VENV)/bin/cargo-lambda $(VENV)/bin/python local/harness.py -- $(VENV)/bin/python -m local.bench
@@ -271,6 +280,6 @@ bench-compare: system-packages venv
 	git worktree add --detach --force $(COMPARE_DIR)/worktree "$(OLD)"
 	trap 'git worktree remove --force $(COMPARE_DIR)/worktree' EXIT
 	echo "==> building $(OLD) into $(COMPARE_DIR)/target, then this checkout"
-	(cd $(COMPARE_DIR)/worktree && CARGO_TARGET_DIR=$(CURDIR)/$(COMPARE_DIR)/target cargo build --release --workspace --bins --no-default-features)
-	cargo build --release --workspace --bins --no-default-features
+	(cd $(COMPARE_DIR)/worktree && export CARGO_TARGET_DIR=$(CURDIR)/$(COMPARE_DIR)/target && $(RELEASE_BUILD))
+	$(RELEASE_BUILD)
 	$(VENV)/bin/python local/harness.py -- $(VENV)/bin/python -m local.bench.compare $(COMPARE_DIR)/target/release

@@ -5,7 +5,7 @@
 
 Runs under local/harness.py (throwaway MariaDB and Redis: TEST_MYSQL_ADMIN_URL,
 TEST_REDIS_URL) against release binaries that are already built
-(`cargo build --release --workspace --bins --no-default-features` and
+(the Makefile's RELEASE_BUILD, as SAM builds them, and
 `cargo build --release -p shared --examples`; `make bench` does both), so that
 nothing compiles while a clock runs. All load stays on loopback and is bounded in count
 and time. Sections:

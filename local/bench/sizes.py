@@ -18,7 +18,7 @@ def section_sizes(binaries: list[str]) -> list[dict]:
         for name in binaries:
             binary = RELEASE / name
             if not binary.exists():
-                raise BenchError(f"{binary} missing: run `cargo build --release --workspace --bins --no-default-features` (make bench does)")
+                raise BenchError(f"{binary} missing: run make bench, which builds the release binaries (its RELEASE_BUILD)")
             archive = Path(tmp) / f"{name}.zip"
             with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
                 zf.write(binary, arcname="bootstrap")
