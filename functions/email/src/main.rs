@@ -3,6 +3,7 @@
 
 mod batch;
 mod drain;
+mod ses_http;
 mod settle;
 mod transport;
 

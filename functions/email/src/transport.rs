@@ -25,6 +25,8 @@ use lettre::transport::smtp::extension::ClientId;
 use lettre::{Address, Message};
 use shared::config::{Config, EmailTransport, SmtpSecurity};
 use shared::domain::outbox::OutboxMessage;
+
+use crate::ses_http::ses_http_client;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
@@ -316,25 +318,6 @@ impl AsyncWrite for TlsOverTcp {
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         futures_io::AsyncWrite::poll_close(Pin::new(&mut self.0), cx)
     }
-}
-
-/// The SDK's own default HTTPS client (hyper 1, connectors per timeout settings, proxy from
-/// `HTTPS_PROXY`/`NO_PROXY`, native roots), with rustls on *ring* instead of aws-lc: the
-/// SDK's `default-https-client` feature is off to keep aws-lc out of the binary.
-fn ses_http_client() -> aws_sdk_sesv2::config::SharedHttpClient {
-    use aws_smithy_http_client::proxy::ProxyConfig;
-    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
-    use aws_smithy_http_client::{Builder, ConnectorBuilder};
-    Builder::new().build_with_connector_fn(|settings, components| {
-        let mut connector =
-            ConnectorBuilder::default().tls_provider(Provider::Rustls(CryptoMode::Ring));
-        connector.set_connector_settings(settings.cloned());
-        if let Some(components) = components {
-            connector.set_sleep_impl(components.sleep_impl());
-        }
-        connector.set_proxy_config(Some(ProxyConfig::from_env()));
-        connector.build()
-    })
 }
 
 fn classify_ses<E: std::fmt::Debug>(error: aws_sdk_sesv2::error::SdkError<E>) -> SendError {

@@ -2,9 +2,11 @@
 //! contract section 1, and the one place where errors become responses.
 
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
 
 use lambda_http::http::{HeaderValue, StatusCode, header};
-use lambda_http::{Body, Request, Response};
+use lambda_http::{Body, IntoResponse, Request, Response};
 use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
@@ -384,9 +386,97 @@ pub fn respond(result: Result<Response<Body>, ApiError>) -> Response<Body> {
     result.unwrap_or_else(ApiError::into_response)
 }
 
+/// A finished response, handed to lambda_http as it is. lambda_http's own `IntoResponse`
+/// for `Response<B>` collects every body into new bytes and decodes text by its charset
+/// through `encoding_rs`: two copies of a 2.5 MB list per request, and the tables of every
+/// legacy encoding (about 150 KiB) in every function. Ours are UTF-8 text or bytes already,
+/// each in the variant that conversion would choose for its type (the test below holds
+/// them to it); the one change it makes that reaches the wire, an empty body sent as `""`,
+/// is kept.
+pub struct Finished(pub Response<Body>);
+
+impl IntoResponse for Finished {
+    fn into_response(self) -> Pin<Box<dyn Future<Output = Response<Body>> + Send>> {
+        let mut response = self.0;
+        if matches!(response.body(), Body::Empty) {
+            *response.body_mut() = Body::Text(String::new());
+        }
+        Box::pin(std::future::ready(response))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every kind of response the edge builds leaves `Finished` exactly as lambda_http's
+    /// own conversion would have sent it: same variant (text or base64), same bytes.
+    #[tokio::test]
+    async fn finished_responses_are_sent_as_lambda_http_would_send_them() {
+        use lambda_http::http::Method;
+
+        use crate::web::pages::fallback;
+
+        let large = json!({ "rows": "é\"\\\u{1}".repeat(600) });
+        type Build<'a> = Box<dyn Fn() -> Response<Body> + 'a>;
+        let kinds: Vec<(&str, Build)> = vec![
+            (
+                "json",
+                Box::new(|| ok_json(&json!({ "name": "Zoë \"x\"" }))),
+            ),
+            (
+                "message",
+                Box::new(|| message(StatusCode::BAD_REQUEST, "No")),
+            ),
+            (
+                "list",
+                Box::new(|| {
+                    let mut list = JsonArray::default();
+                    list.push(&json!({ "id": 1 }));
+                    list.into_response().unwrap()
+                }),
+            ),
+            (
+                "error",
+                Box::new(|| ApiError::TooManyRequests("1 per 1 second".into()).into_response()),
+            ),
+            ("no content", Box::new(no_content)),
+            (
+                "html",
+                Box::new(|| html_response(StatusCode::OK, "<p>é</p>".into())),
+            ),
+            (
+                "gzip",
+                Box::new(|| {
+                    let gzip = HeaderValue::from_static("gzip");
+                    compress(Some(&gzip), ok_json(&large))
+                }),
+            ),
+            (
+                "svg",
+                Box::new(|| fallback(&Method::GET, "/static/logo.svg", None)),
+            ),
+            (
+                "png",
+                Box::new(|| fallback(&Method::GET, "/static/logo.png", None)),
+            ),
+            (
+                "redirect",
+                Box::new(|| fallback(&Method::GET, "////form", Some("a=1"))),
+            ),
+            (
+                "404 page",
+                Box::new(|| fallback(&Method::GET, "/nowhere", None)),
+            ),
+        ];
+        for (kind, make) in kinds {
+            let theirs = IntoResponse::into_response(make()).await;
+            let ours = Finished(make()).into_response().await;
+            assert_eq!(ours.status(), theirs.status(), "{kind}");
+            assert_eq!(ours.headers(), theirs.headers(), "{kind}");
+            assert_eq!(ours.body(), theirs.body(), "{kind}");
+        }
+    }
 
     fn json_request(body: &str) -> Request {
         let mut req = Request::new(Body::Text(body.to_string()));

@@ -13,7 +13,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::store::ratelimit;
-use crate::web::http::{ApiError, compress, normalized_path};
+use crate::web::http::{ApiError, Finished, compress, normalized_path};
 
 use crate::{AppState, Config, Db};
 
@@ -160,7 +160,7 @@ where
             Some(limit) => ApiError::TooManyRequests(limit.to_string()).into_response(),
             None => handler(state, req).await,
         };
-        Ok::<_, Error>(compress(accept_encoding.as_ref(), response))
+        Ok::<_, Error>(Finished(compress(accept_encoding.as_ref(), response)))
     }))
     .await
 }
