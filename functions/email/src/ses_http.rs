@@ -2,9 +2,9 @@
 //! rustls (*ring*, webpki roots), the stack `shared` already links for the e-mail trigger.
 //!
 //! Why not the SDK's own client (`aws-smithy-http-client`): it always links HTTP/2 (the
-//! `h2` crate, ALPN-negotiated), native-root loading and proxy support, about 0.6 MiB of
-//! `email`'s binary, for one HTTPS request per message to an endpoint that speaks
-//! HTTP/1.1. What the SDK asks of a client is kept: a connection pool, its connect and
+//! `h2` crate, ALPN-negotiated), native-root loading and proxy support, 1.06 MiB of
+//! `email`'s binary (8.27 -> 7.21 MiB), for one HTTPS request per message to an endpoint
+//! that speaks HTTP/1.1. What the SDK asks of a client is kept: a connection pool, its connect and
 //! read timeouts, and errors classified so that it retries what is worth retrying.
 
 use std::error::Error as StdError;
