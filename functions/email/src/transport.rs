@@ -25,10 +25,10 @@ use lettre::transport::smtp::extension::ClientId;
 use lettre::{Address, Message};
 use shared::config::{Config, EmailTransport, SmtpSecurity};
 use shared::domain::outbox::OutboxMessage;
-
-use crate::ses_http::ses_http_client;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+
+use crate::ses_http::ses_http_client;
 
 /// Opening a connection (TCP, greeting, EHLO, TLS, AUTH), and one message on an open one.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
