@@ -4,8 +4,9 @@
 //! Why not the SDK's own client (`aws-smithy-http-client`): it always links HTTP/2 (the
 //! `h2` crate, ALPN-negotiated), native-root loading and proxy support, 1.06 MiB of
 //! `email`'s binary (8.27 -> 7.21 MiB), for one HTTPS request per message to an endpoint
-//! that speaks HTTP/1.1. What the SDK asks of a client is kept: a connection pool, its connect and
-//! read timeouts, and errors classified so that it retries what is worth retrying.
+//! that speaks HTTP/1.1. What the SDK asks of a client is kept: a connection pool, its
+//! connect and read timeouts, and errors classified so that it retries what is worth
+//! retrying.
 
 use std::error::Error as StdError;
 use std::sync::{Mutex, PoisonError};
