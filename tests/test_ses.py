@@ -7,8 +7,10 @@ from __future__ import annotations
 import email
 import email.policy
 import json
+import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -103,3 +105,37 @@ def test_unverified_sender_is_a_dead_letter_then_ses_delivers_after_retry(moto, 
     assert message.get_content_type() == "multipart/alternative"
     html = message.get_body(preferencelist=("html",)).get_content()
     assert "http://bt.example.test/reset-password?token=" in html
+
+
+def silent_server() -> tuple[str, socket.socket]:
+    """An endpoint that accepts connections and reads requests but never answers."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    held = []
+
+    def hold():
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            held.append(conn)  # kept open, never answered
+
+    threading.Thread(target=hold, daemon=True).start()
+    return f"http://127.0.0.1:{listener.getsockname()[1]}", listener
+
+
+def test_an_ses_endpoint_that_never_answers_is_a_retry_not_a_hang(tmp_path):
+    endpoint, listener = silent_server()
+    proc, base = ses_stack(tmp_path, endpoint, "ops@example.test")
+    try:
+        started = time.monotonic()
+        report = invoke(base, "email", timeout=60)
+        elapsed = time.monotonic() - started
+        # the send gives up after its 20 s, like an SMTP send; the message stays queued
+        assert report["retrying"] == 1 and report["delivered"] == 0 and report["dead"] == 0, report
+        assert 15 < elapsed < 40, elapsed
+    finally:
+        stop_server(proc)
+        listener.close()

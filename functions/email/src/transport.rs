@@ -95,7 +95,16 @@ impl Transport {
                 }))
             }
             EmailTransport::Ses => {
-                let mut loader = aws_config::from_env().http_client(ses_http_client());
+                // The SDK sets no limit on a call by default: an endpoint that accepts and
+                // never answers would hold the send until the Lambda timeout. One SES call,
+                // retries included, gets the time an SMTP send gets.
+                let timeouts = aws_config::timeout::TimeoutConfig::builder()
+                    .connect_timeout(CONNECT_TIMEOUT)
+                    .operation_timeout(SEND_TIMEOUT)
+                    .build();
+                let mut loader = aws_config::from_env()
+                    .http_client(ses_http_client())
+                    .timeout_config(timeouts);
                 if let Some(endpoint) = &config.email.ses_endpoint {
                     loader = loader.endpoint_url(endpoint);
                 }
