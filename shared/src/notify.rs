@@ -22,7 +22,20 @@ use lambda_http::http::{Method, Request};
 
 use crate::Config;
 
-type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+type HttpsClient = Client<HttpsOverTcp, Full<Bytes>>;
+
+/// What [`https_connector`] makes.
+pub type HttpsOverTcp = hyper_rustls::HttpsConnector<HttpConnector>;
+
+/// The workspace's one set-up for outgoing HTTPS (this trigger, and SES in `email`): HTTP/1.1,
+/// plain `http://` allowed (emulators), rustls with webpki roots. The provider is named
+/// rather than left to rustls' default: every TLS client of the workspace uses *ring*.
+pub fn https_connector(mut tcp: HttpConnector) -> Result<HttpsOverTcp, rustls::Error> {
+    tcp.enforce_http(false);
+    let builder = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())?;
+    Ok(builder.https_or_http().enable_http1().wrap_connector(tcp))
+}
 
 pub struct Notifier {
     target: Option<Target>,
@@ -57,12 +70,8 @@ impl Notifier {
             ),
             (None, None) => return Self { target: None },
         };
-        // The provider is named rather than left to rustls' default: every TLS client of
-        // the workspace uses ring (the AWS SDK in `email` too, without aws-lc).
-        let connector = match hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
-        {
-            Ok(builder) => builder.https_or_http().enable_http1().build(),
+        let connector = match https_connector(HttpConnector::new()) {
+            Ok(connector) => connector,
             Err(e) => {
                 tracing::error!(error = %e, "no TLS for the email trigger; the schedule delivers");
                 return Self { target: None };

@@ -1,5 +1,6 @@
 //! The HTTP client the SES SDK sends through: HTTP/1.1 over the workspace's hyper and
-//! rustls (*ring*, webpki roots), the stack `shared` already links for the e-mail trigger.
+//! rustls (*ring*, webpki roots), set up as for the e-mail trigger
+//! ([`shared::notify::https_connector`]).
 //!
 //! Why not the SDK's own client (`aws-smithy-http-client`): it always links HTTP/2 (the
 //! `h2` crate, ALPN-negotiated), native-root loading and proxy support, 1.06 MiB of
@@ -21,10 +22,10 @@ use aws_smithy_runtime_api::client::result::ConnectorError;
 use aws_smithy_runtime_api::client::retries::ErrorKind;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::body::SdkBody;
-use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector as TcpConnector;
 use hyper_util::rt::TokioExecutor;
+use shared::notify::{HttpsOverTcp, https_connector};
 
 /// Connect and read timeouts, as the SDK's settings give them.
 type Timeouts = (Option<Duration>, Option<Duration>);
@@ -68,24 +69,19 @@ impl SesHttpClient {
 #[derive(Debug)]
 struct Http1Connector {
     /// `None` if rustls could not be set up: every request then fails as a connect error.
-    client: Option<Client<HttpsConnector<TcpConnector>, SdkBody>>,
+    client: Option<Client<HttpsOverTcp, SdkBody>>,
     read_timeout: Option<Duration>,
 }
 
 impl Http1Connector {
     fn new((connect_timeout, read_timeout): Timeouts) -> Self {
         let mut tcp = TcpConnector::new();
-        tcp.enforce_http(false);
         tcp.set_nodelay(true);
         tcp.set_connect_timeout(connect_timeout);
-        let client = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
+        let client = https_connector(tcp)
             .map_err(|e| tracing::error!(error = %e, "no TLS for SES"))
             .ok()
-            .map(|builder| {
-                let https = builder.https_or_http().enable_http1().wrap_connector(tcp);
-                Client::builder(TokioExecutor::new()).build(https)
-            });
+            .map(|https| Client::builder(TokioExecutor::new()).build(https));
         Self {
             client,
             read_timeout,
@@ -139,15 +135,9 @@ fn classify(error: hyper_util::client::legacy::Error) -> ConnectorError {
     }
 }
 
+/// The first error of type `E` in `error`'s chain of sources, `error` included.
 fn source<'a, E: StdError + 'static>(error: &'a (dyn StdError + 'static)) -> Option<&'a E> {
-    let mut next = Some(error);
-    while let Some(error) = next {
-        if let Some(found) = error.downcast_ref::<E>() {
-            return Some(found);
-        }
-        next = error.source();
-    }
-    None
+    std::iter::successors(Some(error), |&e| e.source()).find_map(|e| e.downcast_ref())
 }
 
 #[cfg(test)]

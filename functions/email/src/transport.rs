@@ -97,9 +97,9 @@ impl Transport {
             EmailTransport::Ses => {
                 // The SDK sets no limit on a call by default: an endpoint that accepts and
                 // never answers would hold the send until the Lambda timeout. One SES call,
-                // retries included, gets the time an SMTP send gets.
+                // retries included, gets the time an SMTP send gets; the SDK's other
+                // defaults (connect 3.1 s) stay, as aws-config fills in what is unset.
                 let timeouts = aws_config::timeout::TimeoutConfig::builder()
-                    .connect_timeout(CONNECT_TIMEOUT)
                     .operation_timeout(SEND_TIMEOUT)
                     .build();
                 let mut loader = aws_config::from_env()
