@@ -268,20 +268,18 @@ bench-quick: export BENCH_ALONE_SAMPLES := 500
 bench-quick: bench
 
 # An earlier revision's release binaries beside this checkout's, in one run (the issue's
-# "same run, old and new binaries"): OLD is checked out in a worktree in a temporary
-# directory and built there into target/compare/target, then local/bench/compare.py runs the
-# warm read rows of section c against both, each under its own emulator, on one database. The
-# worktree lives outside this checkout so that cargo reads OLD's .cargo/config.toml (or none),
-# never this one's: cargo merges the configuration of every directory above the build.
+# "same run, old and new binaries"): OLD is checked out in a worktree under target/compare/
+# and built there with its own target directory, then local/bench/compare.py runs the warm
+# read rows of section c against both, each under its own emulator, on one database.
 COMPARE_DIR := target/compare
 bench-compare: system-packages venv
 	if [ -z "$(OLD)" ]; then echo "usage: make bench-compare OLD=<git revision>" >&2; exit 2; fi
 	command -v wrk >/dev/null || { echo "wrk missing: make bench installs it" >&2; exit 2; }
+	rm -rf $(COMPARE_DIR)/worktree
 	git worktree prune
-	worktree_parent=$$(mktemp -d)
-	git worktree add --detach --force "$$worktree_parent/old" "$(OLD)"
-	trap 'git worktree remove --force "$$worktree_parent/old"; rm -rf "$$worktree_parent"' EXIT
+	git worktree add --detach --force $(COMPARE_DIR)/worktree "$(OLD)"
+	trap 'git worktree remove --force $(COMPARE_DIR)/worktree' EXIT
 	echo "==> building $(OLD) into $(COMPARE_DIR)/target, then this checkout"
-	(cd "$$worktree_parent/old" && export CARGO_TARGET_DIR=$(CURDIR)/$(COMPARE_DIR)/target && $(RELEASE_BUILD))
+	(cd $(COMPARE_DIR)/worktree && export CARGO_TARGET_DIR=$(CURDIR)/$(COMPARE_DIR)/target && $(RELEASE_BUILD))
 	$(RELEASE_BUILD)
 	$(VENV)/bin/python local/harness.py -- $(VENV)/bin/python -m local.bench.compare $(COMPARE_DIR)/target/release
