@@ -12,8 +12,7 @@ use aws_lambda_events::apigw::{
 use aws_lambda_events::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use aws_lambda_events::http::{StatusCode, Version, request};
 use aws_lambda_events::query_map::QueryMap;
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as BASE64;
+use base64_simd::STANDARD as BASE64;
 use bytes::Bytes;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
@@ -146,7 +145,7 @@ pub fn event(parts: &request::Parts, body: &[u8], origin: &Origin) -> serde_json
         true => (None, false),
         false => match std::str::from_utf8(body) {
             Ok(text) => (Some(Cow::Borrowed(text)), false),
-            Err(_) => (Some(Cow::Owned(BASE64.encode(body))), true),
+            Err(_) => (Some(Cow::Owned(BASE64.encode_to_string(body))), true),
         },
     };
     let event = Event {
@@ -305,7 +304,7 @@ fn response_body(object: &mut Map<String, Value>) -> Result<Bytes, String> {
     match object.remove("body") {
         None | Some(Value::Null) => Ok(Bytes::new()),
         Some(Value::String(text)) if base64 => BASE64
-            .decode(text.as_bytes())
+            .decode_to_vec(text)
             .map(Bytes::from)
             .map_err(|e| format!("isBase64Encoded, but the body is not base64: {e}")),
         Some(Value::String(text)) => Ok(Bytes::from(text)),

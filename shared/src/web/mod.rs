@@ -7,3 +7,4 @@ pub mod input;
 pub mod pages;
 pub mod requests;
 pub mod runtime;
+pub mod wire;

@@ -4,8 +4,10 @@
 use std::future::Future;
 
 use lambda_http::http::header::ACCEPT_ENCODING;
+use lambda_http::lambda_runtime::{self, LambdaEvent};
+use lambda_http::request::LambdaRequest;
 use lambda_http::request::RequestContext;
-use lambda_http::{Body, Error, Request, RequestExt, Response, service_fn};
+use lambda_http::{Adapter, Body, Error, Request, RequestExt, Response, Service, service_fn};
 
 use tracing::Level;
 use tracing_subscriber::filter::Targets;
@@ -14,6 +16,7 @@ use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::store::ratelimit;
 use crate::web::http::{ApiError, Finished, compress, normalized_path};
+use crate::web::wire::{LargeBody, WireResponse, front_decodes_base64};
 
 use crate::{AppState, Config, Db};
 
@@ -150,19 +153,48 @@ where
 {
     init_process();
     let state = state_or_exit().await;
-    lambda_http::run_concurrent(service_fn(move |req: Request| async move {
-        let accept_encoding = req.headers().get(ACCEPT_ENCODING).cloned();
-        let over = match rate_limited {
-            true => limit_exceeded(state, &req).await,
-            false => None,
-        };
-        let response = match over {
-            Some(limit) => ApiError::TooManyRequests(limit.to_string()).into_response(),
-            None => handler(state, req).await,
-        };
-        Ok::<_, Error>(Finished(compress(accept_encoding.as_ref(), response)))
-    }))
+    // lambda_http's own loop (`run_concurrent`), with a large body written by `WireResponse`.
+    lambda_runtime::run_concurrent(lambda_runtime::service_fn(
+        move |event: LambdaEvent<LambdaRequest>| {
+            let large_body = LargeBody::default();
+            let set_aside = large_body.clone();
+            // `call` without `poll_ready`: a `service_fn` is always ready, and so its adapter.
+            let answer = Adapter::from(service_fn(move |req: Request| {
+                serve(state, handler, rate_limited, req, set_aside.clone())
+            }))
+            .call(event);
+            async move { WireResponse::new(answer.await?, large_body.take()).map_err(Error::from) }
+        },
+    ))
     .await
+}
+
+/// One request: rate limited first (when `rate_limited`), then `handler`; the response
+/// compressed when the client accepts it, a large body set aside for `WireResponse`.
+async fn serve<F, Fut>(
+    state: &'static AppState,
+    handler: F,
+    rate_limited: bool,
+    req: Request,
+    large_body: LargeBody,
+) -> Result<Finished, Error>
+where
+    F: Fn(&'static AppState, Request) -> Fut,
+    Fut: Future<Output = Response<Body>>,
+{
+    let accept_encoding = req.headers().get(ACCEPT_ENCODING).cloned();
+    let front_decodes_base64 = front_decodes_base64(&req);
+    let over = match rate_limited {
+        true => limit_exceeded(state, &req).await,
+        false => None,
+    };
+    let response = match over {
+        Some(limit) => ApiError::TooManyRequests(limit.to_string()).into_response(),
+        None => handler(state, req).await,
+    };
+    let mut response = compress(accept_encoding.as_ref(), response);
+    large_body.set_aside(front_decodes_base64, &mut response);
+    Ok(Finished(response))
 }
 
 /// Counts the request against its client's limits on its path (any run of leading
