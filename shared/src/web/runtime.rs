@@ -7,7 +7,7 @@ use lambda_http::http::header::ACCEPT_ENCODING;
 use lambda_http::lambda_runtime::{self, LambdaEvent};
 use lambda_http::request::LambdaRequest;
 use lambda_http::request::RequestContext;
-use lambda_http::{Adapter, Body, Error, Request, RequestExt, Response, Service, service_fn};
+use lambda_http::{Body, Error, Request, RequestExt, Response};
 
 use tracing::Level;
 use tracing_subscriber::filter::Targets;
@@ -16,7 +16,7 @@ use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::store::ratelimit;
 use crate::web::http::{ApiError, Finished, compress, normalized_path};
-use crate::web::wire::{LargeBody, WireResponse, front_decodes_base64};
+use crate::web::wire::{self, LargeBody, front_decodes_base64};
 
 use crate::{AppState, Config, Db};
 
@@ -156,14 +156,9 @@ where
     // lambda_http's own loop (`run_concurrent`), with a large body written by `WireResponse`.
     lambda_runtime::run_concurrent(lambda_runtime::service_fn(
         move |event: LambdaEvent<LambdaRequest>| {
-            let large_body = LargeBody::default();
-            let set_aside = large_body.clone();
-            // `call` without `poll_ready`: a `service_fn` is always ready, and so its adapter.
-            let answer = Adapter::from(service_fn(move |req: Request| {
-                serve(state, handler, rate_limited, req, set_aside.clone())
-            }))
-            .call(event);
-            async move { WireResponse::new(answer.await?, large_body.take()).map_err(Error::from) }
+            wire::invoke(event, move |req, large_body| {
+                serve(state, handler, rate_limited, req, large_body)
+            })
         },
     ))
     .await

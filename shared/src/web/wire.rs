@@ -7,15 +7,20 @@
 //! it. A 10,000-form list spent about a quarter of its CPU there. Base64 from a SIMD encoder
 //! costs far less both ways, and nothing in it needs escaping, so it is written as it is.
 
+use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use base64_simd::STANDARD as BASE64;
 use lambda_http::http::Response;
+use lambda_http::lambda_runtime::LambdaEvent;
+use lambda_http::request::LambdaRequest;
 use lambda_http::request::RequestContext;
-use lambda_http::{Body, Request, RequestExt};
+use lambda_http::{Adapter, Body, Error, Request, RequestExt, Service, service_fn};
 use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
+
+use crate::web::http::Finished;
 
 /// Bodies from this size on go in base64 (large text only where the front decodes it).
 const LARGE_FROM_BYTES: usize = 16 * 1024;
@@ -41,28 +46,45 @@ impl LargeBody {
     /// Takes a large body out of `response`: bytes (lambda_http sends those in base64
     /// anyway), or text where the front decodes base64 and its base64 fits the limit.
     pub fn set_aside(&self, front_decodes_base64: bool, response: &mut Response<Body>) {
-        let large = match response.body() {
-            Body::Binary(bytes) => bytes.len() >= LARGE_FROM_BYTES,
-            Body::Text(text) => {
-                front_decodes_base64
-                    && (LARGE_FROM_BYTES..=TEXT_IN_BASE64_UP_TO_BYTES).contains(&text.len())
-            }
-            _ => false,
-        };
-        if !large {
-            return;
-        }
         let bytes = match std::mem::replace(response.body_mut(), Body::Empty) {
-            Body::Binary(bytes) => bytes,
-            Body::Text(text) => text.into_bytes(),
-            _ => return,
+            Body::Binary(bytes) if bytes.len() >= LARGE_FROM_BYTES => bytes,
+            Body::Text(text)
+                if front_decodes_base64
+                    && (LARGE_FROM_BYTES..=TEXT_IN_BASE64_UP_TO_BYTES).contains(&text.len()) =>
+            {
+                text.into_bytes()
+            }
+            body => {
+                *response.body_mut() = body;
+                return;
+            }
         };
         *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(bytes);
     }
 
-    pub fn take(&self) -> Option<Vec<u8>> {
+    fn take(&self) -> Option<Vec<u8>> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
     }
+}
+
+/// One invocation as `lambda_http::run_concurrent` answers it (its `Adapter` around
+/// `serve`), except that a body `serve` sets aside is written by `WireResponse`.
+pub fn invoke<S, Fut>(
+    event: LambdaEvent<LambdaRequest>,
+    mut serve: S,
+) -> impl Future<Output = Result<WireResponse<impl Serialize>, Error>> + Send
+where
+    S: FnMut(Request, LargeBody) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<Finished, Error>> + Send + 'static,
+{
+    let large_body = LargeBody::default();
+    let set_aside = large_body.clone();
+    // `call` without `poll_ready`: a `service_fn` is always ready, and so its adapter.
+    let answer = Adapter::from(service_fn(move |req: Request| {
+        serve(req, set_aside.clone())
+    }))
+    .call(event);
+    async move { WireResponse::new(answer.await?, large_body.take()).map_err(Error::from) }
 }
 
 /// What the function answers the Runtime API: lambda_http's answer, or, with a large body,
@@ -81,7 +103,7 @@ pub enum WireResponse<A> {
 impl<A: Serialize> WireResponse<A> {
     /// `answer`: lambda_http's conversion of the response (its type is private to
     /// lambda_http; its envelope is read back as a JSON value, small without the body).
-    pub fn new(answer: A, large_body: Option<Vec<u8>>) -> serde_json::Result<Self> {
+    fn new(answer: A, large_body: Option<Vec<u8>>) -> serde_json::Result<Self> {
         let Some(bytes) = large_body else {
             return Ok(Self::AsIs(answer));
         };
@@ -106,11 +128,7 @@ impl<A: Serialize> WireResponse<A> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lambda_http::lambda_runtime::{Context, LambdaEvent};
-    use lambda_http::request::LambdaRequest;
-    use lambda_http::{Adapter, Error, Service, service_fn};
-
-    use crate::web::http::Finished;
+    use lambda_http::lambda_runtime::Context;
 
     // Events of each origin, from lambda_http's own tests (its tests/data).
     const FIXTURES: [(&str, &str); 3] = [
@@ -132,23 +150,33 @@ mod tests {
     /// What the Runtime API gets for `response` to `fixture`'s event: through lambda_http
     /// alone, or as `run_http` sends it (and whether a body was set aside).
     async fn answer(fixture: &str, response: Response<Body>, wire: bool) -> (Value, bool) {
-        let aside = LargeBody::default();
-        let set_aside = aside.clone();
         let mut response = Some(response);
-        let answer = Adapter::from(service_fn(move |req: Request| {
-            let mut response = response.take().unwrap();
-            if wire {
-                set_aside.set_aside(front_decodes_base64(&req), &mut response);
+        let was_set_aside = Arc::new(Mutex::new(false));
+        let seen = was_set_aside.clone();
+        let sent = match wire {
+            false => {
+                let respond = service_fn(move |_: Request| {
+                    let response = response.take().unwrap();
+                    async move { Ok::<_, Error>(Finished(response)) }
+                });
+                serde_json::to_vec(&Adapter::from(respond).call(event(fixture)).await.unwrap())
             }
-            async move { Ok::<_, Error>(Finished(response)) }
-        }))
-        .call(event(fixture))
-        .await
-        .unwrap();
-        let large = aside.take();
-        let was_set_aside = large.is_some();
-        let sent = serde_json::to_vec(&WireResponse::new(answer, large).unwrap()).unwrap();
-        (serde_json::from_slice(&sent).unwrap(), was_set_aside)
+            true => {
+                let serve = move |req: Request, large_body: LargeBody| {
+                    let mut response = response.take().unwrap();
+                    let had_a_body = !matches!(response.body(), Body::Empty);
+                    large_body.set_aside(front_decodes_base64(&req), &mut response);
+                    *seen.lock().unwrap() = had_a_body && matches!(response.body(), Body::Empty);
+                    async move { Ok::<_, Error>(Finished(response)) }
+                };
+                serde_json::to_vec(&invoke(event(fixture), serve).await.unwrap())
+            }
+        };
+        let was_set_aside = *was_set_aside.lock().unwrap();
+        (
+            serde_json::from_slice(&sent.unwrap()).unwrap(),
+            was_set_aside,
+        )
     }
 
     fn response(body: Body) -> Response<Body> {
