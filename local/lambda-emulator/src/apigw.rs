@@ -2,9 +2,11 @@
 //! HTTP response a function's answer becomes, and the answers API Gateway gives by itself.
 
 use std::net::IpAddr;
+use std::ops::Range;
 use std::time::SystemTime;
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 
 use aws_lambda_events::apigw::{
     ApiGatewayV2httpRequestContext, ApiGatewayV2httpRequestContextHttpDescription,
@@ -15,6 +17,7 @@ use aws_lambda_events::query_map::QueryMap;
 use base64_simd::STANDARD as BASE64;
 use bytes::Bytes;
 use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::ids;
@@ -237,20 +240,42 @@ fn is_hop_by_hop(name: &HeaderName) -> bool {
 /// a base64 body decoded); any other JSON value is a 200 `application/json` whose body is
 /// that JSON (a JSON string: its text). `Err` says why the answer is malformed (→ 502).
 pub fn response(payload: Bytes) -> Result<Answer, String> {
-    let value: Value =
-        serde_json::from_slice(&payload).map_err(|e| format!("the answer is not JSON: {e}"))?;
-    let Value::Object(mut object) = value else {
+    // An object's members are read as they are written: the body (megabytes of base64 for
+    // a large list) is decoded from the payload itself, not copied into a JSON value first.
+    let Ok(members) = serde_json::from_slice::<HashMap<String, &RawValue>>(&payload) else {
+        let value: Value =
+            serde_json::from_slice(&payload).map_err(|e| format!("the answer is not JSON: {e}"))?;
         return Ok(plain(match value {
             Value::String(text) => Bytes::from(text),
             _ => payload,
         }));
     };
+    let mut object = Map::new();
+    let mut body = None;
+    for (name, raw) in members {
+        match name.as_str() {
+            "body" => body = Some(raw),
+            _ => {
+                let value = serde_json::from_str(raw.get())
+                    .map_err(|e| format!("the answer is not JSON: {e}"))?;
+                object.insert(name, value);
+            }
+        }
+    }
     let Some(status) = object.remove("statusCode") else {
         return Ok(plain(payload));
     };
     let status = status_code(&status)?;
     let headers = response_headers(&mut object)?;
-    let body = response_body(&mut object)?;
+    let base64 = matches!(object.get("isBase64Encoded"), Some(Value::Bool(true)));
+    let body = match body.filter(|_| base64).and_then(unescaped_string) {
+        Some(text) => {
+            let start = text.as_ptr() as usize - payload.as_ptr() as usize;
+            let range = start..start + text.len();
+            decode_in_place(payload, range)?
+        }
+        None => response_body(body, base64)?,
+    };
     Ok(Answer {
         status,
         headers,
@@ -299,17 +324,49 @@ fn response_headers(object: &mut Map<String, Value>) -> Result<HeaderMap, String
 }
 
 /// `body`: text, or bytes in base64 when `isBase64Encoded`; none is empty.
-fn response_body(object: &mut Map<String, Value>) -> Result<Bytes, String> {
-    let base64 = matches!(object.get("isBase64Encoded"), Some(Value::Bool(true)));
-    match object.remove("body") {
-        None | Some(Value::Null) => Ok(Bytes::new()),
-        Some(Value::String(text)) if base64 => BASE64
-            .decode_to_vec(text)
-            .map(Bytes::from)
-            .map_err(|e| format!("isBase64Encoded, but the body is not base64: {e}")),
-        Some(Value::String(text)) => Ok(Bytes::from(text)),
-        Some(other) => Err(format!("the body is not a string but {other}")),
+fn response_body(body: Option<&RawValue>, base64: bool) -> Result<Bytes, String> {
+    let Some(raw) = body else {
+        return Ok(Bytes::new());
+    };
+    match serde_json::from_str(raw.get()).map_err(|e| format!("the body: {e}"))? {
+        Value::Null => Ok(Bytes::new()),
+        Value::String(text) if base64 => decode_base64(text.as_bytes()),
+        Value::String(text) => Ok(Bytes::from(text)),
+        other => Err(format!("the body is not a string but {other}")),
     }
+}
+
+/// A JSON string with no escape in it, as the text between its quotes (base64 needs none).
+fn unescaped_string(raw: &RawValue) -> Option<&str> {
+    let text = raw.get().strip_prefix('"')?.strip_suffix('"')?;
+    (!text.contains('\\')).then_some(text)
+}
+
+/// The base64 at `range` of `payload`, decoded where it lies: each group of bytes is
+/// shorter than its base64, so it lands before what is still to be read. A second buffer
+/// only when the payload's is shared.
+fn decode_in_place(payload: Bytes, range: Range<usize>) -> Result<Bytes, String> {
+    match payload.try_into_mut() {
+        Ok(mut buffer) => {
+            let decoded = BASE64
+                .decode_inplace(&mut buffer[range.clone()])
+                .map_err(not_base64)?
+                .len();
+            Ok(buffer.freeze().slice(range.start..range.start + decoded))
+        }
+        Err(shared) => decode_base64(&shared[range]),
+    }
+}
+
+fn decode_base64(text: &[u8]) -> Result<Bytes, String> {
+    BASE64
+        .decode_to_vec(text)
+        .map(Bytes::from)
+        .map_err(not_base64)
+}
+
+fn not_base64(e: base64_simd::Error) -> String {
+    format!("isBase64Encoded, but the body is not base64: {e}")
 }
 
 fn header_name(name: &str) -> Result<HeaderName, String> {
@@ -487,6 +544,34 @@ mod tests {
     fn base64_bodies_are_decoded() {
         let a = answer(r#"{"statusCode":200,"body":"/wCA","isBase64Encoded":true}"#);
         assert_eq!(&a.body[..], &[0xff, 0x00, 0x80]);
+        // Escapes are undone first (some encoders write `/` as `\/`); the last of two
+        // members of one name counts, as in a JSON value; `null` is no body.
+        let a = answer(r#"{"isBase64Encoded":true,"body":"\/wC\u0041","statusCode":200}"#);
+        assert_eq!(&a.body[..], &[0xff, 0x00, 0x80]);
+        let a = answer(r#"{"statusCode":200,"body":"eA==","body":"/wCA","isBase64Encoded":true}"#);
+        assert_eq!(&a.body[..], &[0xff, 0x00, 0x80]);
+        let a = answer(r#"{"statusCode":200,"body":"/wCA","isBase64Encoded":false}"#);
+        assert_eq!(a.body, "/wCA");
+        assert!(
+            answer(r#"{"statusCode":200,"body":null,"isBase64Encoded":true}"#)
+                .body
+                .is_empty()
+        );
+        // A large body, decoded where it lies.
+        let bytes: Vec<u8> = (0..=255u8).cycle().take(3_000_000).collect();
+        let payload = format!(
+            r#"{{"statusCode":200,"isBase64Encoded":true,"body":"{}"}}"#,
+            BASE64.encode_to_string(&bytes)
+        );
+        assert_eq!(&answer(&payload).body[..], &bytes[..]);
+        // Decoded into a buffer of its own when the payload's is shared.
+        let shared = Bytes::from(payload);
+        let also_held = shared.clone();
+        assert_eq!(&response(shared).unwrap().body[..], &bytes[..]);
+        assert!(
+            also_held
+                .starts_with(b"{\"statusCode\":200,\"isBase64Encoded\":true,\"body\":\"AAECAw")
+        );
         let a = answer(r#"{"statusCode":204}"#);
         assert_eq!(a.status, StatusCode::NO_CONTENT);
         assert!(a.body.is_empty());
@@ -518,6 +603,9 @@ mod tests {
             r#"{"statusCode":-200}"#,
             r#"{"statusCode":200,"body":{"a":1}}"#,
             r#"{"statusCode":200,"body":"!!","isBase64Encoded":true}"#,
+            r#"{"statusCode":200,"body":"\u0021!","isBase64Encoded":true}"#,
+            r#"{"statusCode":200,"body":7,"isBase64Encoded":true}"#,
+            r#"{"statusCode":200,"body":"/wCA","isBase64Encoded":true"#,
             r#"{"statusCode":200,"headers":{"bad name":"x"}}"#,
             r#"{"statusCode":200,"headers":{"x":"a\nb"}}"#,
             r#"{"statusCode":200,"headers":{"x":"a\r\nset-cookie: evil=1"}}"#,

@@ -7,4 +7,5 @@ pub mod input;
 pub mod pages;
 pub mod requests;
 pub mod runtime;
+pub mod spare;
 pub mod wire;

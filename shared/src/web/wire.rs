@@ -21,6 +21,7 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::web::http::Finished;
+use crate::web::spare;
 
 /// Bodies from this size on go in base64 (large text only where the front decodes it).
 const LARGE_FROM_BYTES: usize = 16 * 1024;
@@ -96,8 +97,26 @@ pub enum WireResponse<A> {
     Base64Body {
         #[serde(flatten)]
         envelope: Map<String, Value>,
-        body: Box<RawValue>,
+        body: Base64Text,
     },
+}
+
+/// The body in base64, in quotes: a JSON string written as it is. Its buffer is kept for
+/// the next large answer once the response is written (see [`spare`]).
+pub struct Base64Text(Option<Box<RawValue>>);
+
+impl Serialize for Base64Text {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+impl Drop for Base64Text {
+    fn drop(&mut self) {
+        if let Some(text) = self.0.take() {
+            spare::keep(String::from(Box::<str>::from(text)).into_bytes());
+        }
+    }
 }
 
 impl<A: Serialize> WireResponse<A> {
@@ -114,13 +133,14 @@ impl<A: Serialize> WireResponse<A> {
         };
         envelope.remove("body");
         envelope.insert("isBase64Encoded".into(), Value::Bool(true));
-        let mut quoted = String::with_capacity(BASE64.encoded_length(bytes.len()) + 2);
+        let mut quoted = spare::take_string(BASE64.encoded_length(bytes.len()) + 2);
         quoted.push('"');
         BASE64.encode_append(&bytes, &mut quoted);
         quoted.push('"');
+        spare::keep(bytes);
         Ok(Self::Base64Body {
             envelope,
-            body: RawValue::from_string(quoted)?,
+            body: Base64Text(Some(RawValue::from_string(quoted)?)),
         })
     }
 }
