@@ -9,7 +9,7 @@ use shared::domain::jwt::TokenType;
 use shared::web::http::{
     ApiError, JsonArray, no_content, ok_json, raw_body, required_json_body, respond,
 };
-use shared::web::{auth, requests};
+use shared::web::{auth, form_json, requests};
 
 /// One invocation: the whole answer to one request (rate limits and compression are the
 /// runtime's, `shared::web::runtime::run_http`).
@@ -23,7 +23,10 @@ async fn answer(state: &AppState, req: Request) -> Result<Response<Body>, ApiErr
         Method::GET => {
             let caller = auth::caller(state, req.headers(), access).await?;
             let mut list = JsonArray::default();
-            forms::list(state, &caller, |form| list.push(&form)).await?;
+            forms::list(state, &caller, |form| {
+                list.push_written(|text| form_json::write(text, &form))
+            })
+            .await?;
             list.into_response()
         }
         Method::POST => {

@@ -34,17 +34,53 @@ impl Cents {
 /// As the contract shows amounts: a string, `"123.99"`.
 impl serde::Serialize for Cents {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
+        serializer.serialize_str(self.decimal().as_str())
     }
 }
 
 impl std::fmt::Display for Cents {
     /// `"123.99"`.
-    /// Written in place, in 64-bit arithmetic: a list writes one per form.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let sign = if self.0 < 0 { "-" } else { "" };
+        f.write_str(self.decimal().as_str())
+    }
+}
+
+impl Cents {
+    /// `"123.99"`, `"-0.05"`: written digit by digit on the stack, in 64-bit arithmetic,
+    /// without `fmt` (a list writes one per form).
+    pub fn decimal(self) -> Decimal {
+        let mut text = [0; 24]; // "-92233720368547758.08" is 21
         let abs = self.0.unsigned_abs();
-        write!(f, "{sign}{}.{:02}", abs / 100, abs % 100)
+        let cents = (abs % 100) as u8;
+        let mut start = text.len() - 3;
+        text[start..].copy_from_slice(&[b'.', b'0' + cents / 10, b'0' + cents % 10]);
+        let mut units = abs / 100;
+        loop {
+            start -= 1;
+            text[start] = b'0' + (units % 10) as u8;
+            units /= 10;
+            if units == 0 {
+                break;
+            }
+        }
+        if self.0 < 0 {
+            start -= 1;
+            text[start] = b'-';
+        }
+        Decimal { text, start }
+    }
+}
+
+/// [`Cents::decimal`]'s text.
+pub struct Decimal {
+    text: [u8; 24],
+    start: usize,
+}
+
+impl Decimal {
+    pub fn as_str(&self) -> &str {
+        // ASCII digits, a sign and a point: always UTF-8.
+        std::str::from_utf8(&self.text[self.start..]).unwrap_or_default()
     }
 }
 
@@ -155,8 +191,17 @@ mod tests {
 
     #[test]
     fn an_amount_shows_as_its_sum_would() {
-        for cents in [0, 5, -5, 50, -50, 12399, -12399, i64::MAX, i64::MIN] {
+        let mut samples = vec![0, 5, -5, 9, 10, 50, -50, 99, 100, -100, 101, 12399, -12399];
+        samples.extend([i64::MAX, i64::MIN, i64::MAX - 1, i64::MIN + 1]);
+        samples.extend((0..19).map(|power| 10i64.pow(power)));
+        samples.extend((0..19).map(|power| -(10i64.pow(power)) - 1));
+        for cents in samples {
             assert_eq!(Cents(cents).to_string(), format_cents(cents), "{cents}");
+            assert_eq!(
+                Cents(cents).decimal().as_str(),
+                format_cents(cents),
+                "{cents}"
+            );
         }
         assert_eq!(Cents(-5).to_string(), "-0.05");
         assert_eq!(Cents(i64::MIN).to_string(), "-92233720368547758.08");

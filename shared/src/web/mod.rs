@@ -2,6 +2,7 @@
 //! every outcome to a JSON answer (`http`) or an HTML page (`pages`).
 
 pub mod auth;
+pub mod form_json;
 pub mod http;
 pub mod input;
 pub mod pages;
