@@ -5,7 +5,7 @@ use crate::app::auth::Caller;
 use crate::app::error::AppError;
 use crate::app::mail::{LinkBase, recipient, resolve_link};
 use crate::domain::email_templates::{self, FormDetails, Person};
-use crate::domain::form::{self, Form, FormFields, FormId, FormPatch};
+use crate::domain::form::{self, Form, FormFields, FormId, FormPatch, FormView};
 use crate::domain::now;
 use crate::domain::refusal::{Change, Refusal};
 use crate::domain::user::User;
@@ -16,7 +16,7 @@ use crate::store::{forms, outbox, users};
 pub async fn list(
     state: &AppState,
     caller: &Caller,
-    mut each: impl FnMut(Form),
+    mut each: impl FnMut(FormView<'_>),
 ) -> Result<(), AppError> {
     let submitter = (!caller.user.is_admin).then_some(caller.user.id);
     forms::for_each(&state.db, submitter, &mut each).await?;

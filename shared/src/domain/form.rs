@@ -56,27 +56,63 @@ pub struct Form {
     pub resolved_at: Option<i64>,
 }
 
-/// By hand rather than `#[serde(flatten)]`, which writes through serde's generic map
-/// machinery: a 10,000-form list serializes ten thousand of these.
 impl Serialize for Form {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.view().serialize(serializer)
+    }
+}
+
+/// A form as the contract shows it (a listed one borrowed from the row it was read from:
+/// the list reads ten thousand without copying their texts). Serialized, the contract's
+/// 9-key JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FormView<'a> {
+    pub id: FormId,
+    pub submitter: &'a str,
+    pub time: i64,
+    pub customer_name: &'a str,
+    pub course: &'a str,
+    pub payment_method: PaymentMethod,
+    pub amount: Cents,
+    pub receipt: &'a str,
+    pub resolved_at: Option<i64>,
+}
+
+/// By hand rather than derived from `Form` with `#[serde(flatten)]`, which writes through
+/// serde's generic map machinery.
+impl Serialize for FormView<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        let fields = &self.fields;
         let mut form = serializer.serialize_struct("Form", 9)?;
         form.serialize_field("id", &self.id)?;
-        form.serialize_field("submitter", &self.submitter)?;
-        form.serialize_field("time", &fields.time)?;
-        form.serialize_field("customer_name", &fields.customer_name)?;
-        form.serialize_field("course", &fields.course)?;
-        form.serialize_field("payment_method", &fields.payment_method)?;
-        form.serialize_field("amount", &fields.amount)?;
-        form.serialize_field("receipt", &fields.receipt)?;
+        form.serialize_field("submitter", self.submitter)?;
+        form.serialize_field("time", &self.time)?;
+        form.serialize_field("customer_name", self.customer_name)?;
+        form.serialize_field("course", self.course)?;
+        form.serialize_field("payment_method", &self.payment_method)?;
+        form.serialize_field("amount", &self.amount)?;
+        form.serialize_field("receipt", self.receipt)?;
         form.serialize_field("resolved_at", &self.resolved_at)?;
         form.end()
     }
 }
 
 impl Form {
+    pub fn view(&self) -> FormView<'_> {
+        let fields = &self.fields;
+        FormView {
+            id: self.id,
+            submitter: &self.submitter,
+            time: fields.time,
+            customer_name: &fields.customer_name,
+            course: &fields.course,
+            payment_method: fields.payment_method,
+            amount: fields.amount,
+            receipt: &fields.receipt,
+            resolved_at: self.resolved_at,
+        }
+    }
+
     /// Its submitter or any admin may edit or delete it.
     pub fn may_be_changed_by(&self, user: &User) -> bool {
         user.is_admin || user.id == self.submitter_id

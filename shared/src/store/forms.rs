@@ -4,10 +4,12 @@ use futures_util::TryStreamExt;
 use sqlx::any::AnyArguments;
 use sqlx::mysql::MySql;
 use sqlx::query::Query;
-use sqlx::{Any, AnyConnection, Database, Encode, Executor, FromRow, IntoArguments, Type};
+use sqlx::{
+    Any, AnyConnection, ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Row, Type,
+};
 
 use crate::domain::amount::Cents;
-use crate::domain::form::{Form, FormFields, FormId, PaymentMethod};
+use crate::domain::form::{Form, FormFields, FormId, FormView, PaymentMethod};
 use crate::domain::user::UserId;
 use crate::store::db::{Db, DbError};
 
@@ -25,12 +27,7 @@ pub(crate) struct FieldsRow {
 impl FieldsRow {
     /// The domain's fields of form `id` (named in the error).
     pub(crate) fn into_fields(self, id: i64) -> Result<FormFields, DbError> {
-        let payment_method = PaymentMethod::parse(&self.payment_method).ok_or_else(|| {
-            DbError::Corrupt(format!(
-                "form {id} has payment method {:?}",
-                self.payment_method
-            ))
-        })?;
+        let payment_method = payment_method(id, &self.payment_method)?;
         Ok(FormFields {
             time: self.form_time,
             customer_name: self.customer_name,
@@ -40,6 +37,12 @@ impl FieldsRow {
             receipt: self.receipt,
         })
     }
+}
+
+/// Form `id`'s stored payment method (named in the error).
+fn payment_method(id: i64, stored: &str) -> Result<PaymentMethod, DbError> {
+    PaymentMethod::parse(stored)
+        .ok_or_else(|| DbError::Corrupt(format!("form {id} has payment method {stored:?}")))
 }
 
 /// A `forms` row with its submitter's username, in [`select_forms`]'s column order: read
@@ -129,12 +132,13 @@ pub async fn find<'c, E: Executor<'c, Database = Any>>(
 }
 
 /// Every form (`submitter` `None`) or the forms one user submitted, oldest first, each
-/// handed to `each` as its row arrives: no list of every row is ever held. On MariaDB
-/// through the typed driver ([`TypedMySql`](crate::store::db::TypedMySql)).
+/// handed to `each` as its row arrives, borrowed from it: no list of every row is ever
+/// held, nor a copy of their texts. On MariaDB through the typed driver
+/// ([`TypedMySql`](crate::store::db::TypedMySql)).
 pub async fn for_each(
     db: &Db,
     submitter: Option<UserId>,
-    mut each: impl FnMut(Form),
+    mut each: impl FnMut(FormView<'_>),
 ) -> Result<(), DbError> {
     match db.typed_mysql() {
         Some(mysql) => {
@@ -152,25 +156,49 @@ pub async fn for_each(
 async fn stream_forms<DB: Database>(
     conn: &mut DB::Connection,
     submitter: Option<UserId>,
-    each: &mut impl FnMut(Form),
+    each: &mut impl FnMut(FormView<'_>),
 ) -> Result<(), DbError>
 where
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     DB::Arguments: IntoArguments<DB>,
     for<'q> i64: Encode<'q, DB> + Type<DB>,
-    FormRow: for<'r> FromRow<'r, DB::Row>,
+    for<'r> i64: Decode<'r, DB>,
+    for<'r> &'r str: Decode<'r, DB> + Type<DB>,
+    usize: ColumnIndex<DB::Row>,
 {
     let query = match submitter {
-        None => sqlx::query_as::<DB, FormRow>(select_forms!("ORDER BY f.id")),
+        None => sqlx::query::<DB>(select_forms!("ORDER BY f.id")),
         Some(user) => {
-            sqlx::query_as(select_forms!("WHERE f.submitter_id = ? ORDER BY f.id")).bind(user.0)
+            sqlx::query(select_forms!("WHERE f.submitter_id = ? ORDER BY f.id")).bind(user.0)
         }
     };
     let mut rows = query.fetch(conn);
     while let Some(row) = rows.try_next().await? {
-        each(form_from_row(row)?);
+        each(view_of(&row)?);
     }
     Ok(())
+}
+
+/// A row of [`select_forms`], by position (the list reads ten thousand), its texts
+/// borrowed.
+fn view_of<'r, R: Row>(row: &'r R) -> Result<FormView<'r>, DbError>
+where
+    i64: Decode<'r, R::Database> + Type<R::Database>,
+    &'r str: Decode<'r, R::Database> + Type<R::Database>,
+    usize: ColumnIndex<R>,
+{
+    let id = row.try_get(0)?;
+    Ok(FormView {
+        id: FormId(id),
+        submitter: row.try_get(2)?,
+        time: row.try_get(3)?,
+        customer_name: row.try_get(4)?,
+        course: row.try_get(5)?,
+        payment_method: payment_method(id, row.try_get(6)?)?,
+        amount: Cents(row.try_get(7)?),
+        receipt: row.try_get(8)?,
+        resolved_at: row.try_get(9)?,
+    })
 }
 
 pub async fn insert(

@@ -1,4 +1,4 @@
-//! A form as the list writes it: the contract's JSON for [`Form`], byte for byte what
+//! A form as the list writes it: the contract's JSON for [`FormView`], byte for byte what
 //! serde_json writes for its `Serialize` (a test holds the two together), written straight
 //! into the list.
 //!
@@ -8,27 +8,26 @@
 //! string is checked in one pass the compiler vectorises and goes to serde_json only if it
 //! needs an escape, and numbers are written by `itoa`, as serde_json writes them.
 
-use crate::domain::form::Form;
+use crate::domain::form::FormView;
 
 /// Appends `form`'s JSON object to `out`.
-pub fn write(out: &mut Vec<u8>, form: &Form) -> serde_json::Result<()> {
-    let fields = &form.fields;
+pub fn write(out: &mut Vec<u8>, form: &FormView) -> serde_json::Result<()> {
     out.extend_from_slice(b"{\"id\":");
     integer(out, form.id.0);
     out.extend_from_slice(b",\"submitter\":");
-    string(out, &form.submitter)?;
+    string(out, form.submitter)?;
     out.extend_from_slice(b",\"time\":");
-    integer(out, fields.time);
+    integer(out, form.time);
     out.extend_from_slice(b",\"customer_name\":");
-    string(out, &fields.customer_name)?;
+    string(out, form.customer_name)?;
     out.extend_from_slice(b",\"course\":");
-    string(out, &fields.course)?;
+    string(out, form.course)?;
     out.extend_from_slice(b",\"payment_method\":");
-    string(out, fields.payment_method.as_str())?;
+    string(out, form.payment_method.as_str())?;
     out.extend_from_slice(b",\"amount\":");
-    string(out, fields.amount.decimal().as_str())?;
+    string(out, form.amount.decimal().as_str())?;
     out.extend_from_slice(b",\"receipt\":");
-    string(out, &fields.receipt)?;
+    string(out, form.receipt)?;
     out.extend_from_slice(b",\"resolved_at\":");
     match form.resolved_at {
         Some(at) => integer(out, at),
@@ -61,7 +60,7 @@ fn string(out: &mut Vec<u8>, text: &str) -> serde_json::Result<()> {
 mod tests {
     use super::*;
     use crate::domain::amount::Cents;
-    use crate::domain::form::{FormFields, FormId, MAX_TIME, PaymentMethod};
+    use crate::domain::form::{Form, FormFields, FormId, MAX_TIME, PaymentMethod};
     use crate::domain::user::UserId;
 
     fn form(id: i64, text: &str, time: i64, cents: i64, resolved_at: Option<i64>) -> Form {
@@ -127,7 +126,7 @@ mod tests {
             for resolved_at in [None, Some(n), Some(m)] {
                 let form = form(n, text, m, n.wrapping_add(m), resolved_at);
                 let mut ours = Vec::new();
-                write(&mut ours, &form).unwrap();
+                write(&mut ours, &form.view()).unwrap();
                 let theirs = serde_json::to_vec(&form).unwrap();
                 assert_eq!(
                     String::from_utf8(ours).unwrap(),
