@@ -20,7 +20,7 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use crate::ids;
+use crate::{body, ids};
 
 /// HTTP API's payload quota for a request body.
 pub const MAX_REQUEST_BODY: usize = 10 * 1024 * 1024;
@@ -352,7 +352,8 @@ fn decode_in_place(payload: Bytes, range: Range<usize>) -> Result<Bytes, String>
                 .decode_inplace(&mut buffer[range.clone()])
                 .map_err(not_base64)?
                 .len();
-            Ok(buffer.freeze().slice(range.start..range.start + decoded))
+            let body = body::returning_when_sent(Vec::from(buffer));
+            Ok(body.slice(range.start..range.start + decoded))
         }
         Err(shared) => decode_base64(&shared[range]),
     }
