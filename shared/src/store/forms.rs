@@ -45,8 +45,8 @@ fn payment_method(id: i64, stored: &str) -> Result<PaymentMethod, DbError> {
         .ok_or_else(|| DbError::Corrupt(format!("form {id} has payment method {stored:?}")))
 }
 
-/// A `forms` row with its submitter's username, in [`select_forms`]'s column order: read
-/// by position, not by name (the list reads ten thousand).
+/// A `forms` row with its submitter's username, in [`select_forms`]'s column order, owned
+/// (one form; the list borrows its rows instead, [`view_of`]).
 type FormRow = (
     i64,
     i64,
