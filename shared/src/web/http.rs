@@ -296,7 +296,7 @@ impl JsonArray {
             self.text.push(b',');
         }
         if !self.large && self.text.len() >= spare::SPARE_FROM_BYTES / 2 {
-            // It would grow into blocks that glibc maps afresh: go on in a kept one.
+            // From here on it grows in blocks that glibc maps afresh: go on in a kept one.
             let mut large = spare::take(2 * spare::SPARE_FROM_BYTES);
             large.extend_from_slice(&self.text);
             self.text = large;
