@@ -1,5 +1,12 @@
 //! BriefThreat's common crate: everything the functions share. Handlers in `functions/`
 //! stay thin: parse the request, call a domain function here, map the result.
+//!
+//! The async functions they call here (`app`'s use cases, `web::auth`, the start in
+//! `web::runtime`) return a boxed future. rustc compiles an async function's state machine
+//! into each crate that awaits it, with everything it awaits in turn (the pool, MariaDB's
+//! handshake, TLS), and at opt-level 3 crates do not share those copies: each function
+//! carried its own beside `shared`'s. A boxed future is awaited through its vtable, so its
+//! state machine is compiled once, here.
 
 pub mod app;
 pub mod config;

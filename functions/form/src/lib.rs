@@ -23,7 +23,7 @@ async fn answer(state: &AppState, req: Request) -> Result<Response<Body>, ApiErr
         Method::GET => {
             let caller = auth::caller(state, req.headers(), access).await?;
             let mut list = JsonArray::default();
-            forms::list(state, &caller, |form| {
+            forms::list(state, &caller, &mut |form| {
                 list.push_written(|text| form_json::write(text, &form))
             })
             .await?;

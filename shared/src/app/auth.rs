@@ -1,6 +1,7 @@
 //! Sessions: contract sections 2 and 3. Who is calling, logging in, tokens, the
 //! caller's own profile and password.
 
+use futures_util::future::BoxFuture;
 use serde::Serialize;
 
 use crate::AppState;
@@ -79,31 +80,37 @@ fn issue(state: &AppState, username: &str, kind: TokenType) -> Result<String, Ap
 }
 
 /// `POST /auth/login`. Unknown users cost one dummy hash, like a wrong password.
-pub async fn login(state: &AppState, credentials: Credentials) -> Result<TokenPair, AppError> {
-    let Credentials { username, password } = credentials;
-    // Known user or not, whether the deployment was imported: it decides what the check costs.
-    let (user, imported) = state
-        .db
-        .run(async |conn| users::find_for_login(conn, &username).await)
-        .await?;
-    if user.as_ref().is_some_and(|u| !u.has_password()) {
-        return Err(Refusal::OwnPasswordNotSet.into());
-    }
-    let stored = user.as_ref().and_then(|u| u.password_hash.clone());
-    let empty = password.is_empty();
-    let check = passwords::verify_login(password, stored.clone(), imported).await?;
-    match user {
-        Some(user) if check.matches && !empty => {
-            if let (Some(new_hash), Some(old_hash)) = (&check.upgraded_hash, &stored) {
-                users::upgrade_password_hash(&state.db.pool, user.id, old_hash, new_hash).await?;
-            }
-            Ok(TokenPair {
-                access_token: issue(state, &user.username, TokenType::Access)?,
-                refresh_token: issue(state, &user.username, TokenType::Refresh)?,
-            })
+pub fn login<'a>(
+    state: &'a AppState,
+    credentials: Credentials,
+) -> BoxFuture<'a, Result<TokenPair, AppError>> {
+    Box::pin(async move {
+        let Credentials { username, password } = credentials;
+        // Known user or not, whether the deployment was imported: it decides what the check costs.
+        let (user, imported) = state
+            .db
+            .run(async |conn| users::find_for_login(conn, &username).await)
+            .await?;
+        if user.as_ref().is_some_and(|u| !u.has_password()) {
+            return Err(Refusal::OwnPasswordNotSet.into());
         }
-        _ => Err(Refusal::InvalidCredentials.into()),
-    }
+        let stored = user.as_ref().and_then(|u| u.password_hash.clone());
+        let empty = password.is_empty();
+        let check = passwords::verify_login(password, stored.clone(), imported).await?;
+        match user {
+            Some(user) if check.matches && !empty => {
+                if let (Some(new_hash), Some(old_hash)) = (&check.upgraded_hash, &stored) {
+                    users::upgrade_password_hash(&state.db.pool, user.id, old_hash, new_hash)
+                        .await?;
+                }
+                Ok(TokenPair {
+                    access_token: issue(state, &user.username, TokenType::Access)?,
+                    refresh_token: issue(state, &user.username, TokenType::Refresh)?,
+                })
+            }
+            _ => Err(Refusal::InvalidCredentials.into()),
+        }
+    })
 }
 
 #[derive(Debug, Serialize)]
@@ -120,37 +127,41 @@ pub struct Profile {
 
 /// `GET /auth/login`: [`authenticate`] with an access token, and the caller's forms read in
 /// the same statement.
-pub async fn whoami(state: &AppState, token: &str) -> Result<Profile, AppError> {
-    let claims = verify(state, token, Some(TokenType::Access))?;
-    let (found, forms) = state
-        .db
-        .run(async |conn| {
-            users::find_for_token_with_forms(conn, &claims.identity, &claims.jti).await
+pub fn whoami<'a>(state: &'a AppState, token: &'a str) -> BoxFuture<'a, Result<Profile, AppError>> {
+    Box::pin(async move {
+        let claims = verify(state, token, Some(TokenType::Access))?;
+        let (found, forms) = state
+            .db
+            .run(async |conn| {
+                users::find_for_token_with_forms(conn, &claims.identity, &claims.jti).await
+            })
+            .await?;
+        let user = caller(claims, found)?.user;
+        Ok(Profile {
+            is_admin: user.is_admin,
+            id: user.id.0,
+            username: user.username,
+            email: user.email,
+            first_name: user.first_name,
+            last_name: user.last_name,
+            registration_time: user.registration_time,
+            forms,
         })
-        .await?;
-    let user = caller(claims, found)?.user;
-    Ok(Profile {
-        is_admin: user.is_admin,
-        id: user.id.0,
-        username: user.username,
-        email: user.email,
-        first_name: user.first_name,
-        last_name: user.last_name,
-        registration_time: user.registration_time,
-        forms,
     })
 }
 
 /// `PUT /auth/login`: the caller's own password. Outstanding links die with the change.
-pub async fn change_password(
-    state: &AppState,
-    user: &User,
+pub fn change_password<'a>(
+    state: &'a AppState,
+    user: &'a User,
     password: NewPassword,
-) -> Result<(), AppError> {
-    let hash = passwords::hash(password.into_inner()).await?;
-    let mut conn = state.db.acquire().await?;
-    users::set_password(&mut conn, user.id, &hash, None).await?;
-    Ok(())
+) -> BoxFuture<'a, Result<(), AppError>> {
+    Box::pin(async move {
+        let hash = passwords::hash(password.into_inner()).await?;
+        let mut conn = state.db.acquire().await?;
+        users::set_password(&mut conn, user.id, &hash, None).await?;
+        Ok(())
+    })
 }
 
 /// `POST /auth/token`: a new access token for a refresh token's user.
@@ -159,7 +170,9 @@ pub fn refresh(state: &AppState, caller: &Caller) -> Result<String, AppError> {
 }
 
 /// `DELETE /auth/token`: revokes exactly the presented token.
-pub async fn revoke(state: &AppState, caller: &Caller) -> Result<(), AppError> {
-    revoked::revoke(&state.db.pool, &caller.claims.jti, caller.claims.exp).await?;
-    Ok(())
+pub fn revoke<'a>(state: &'a AppState, caller: &'a Caller) -> BoxFuture<'a, Result<(), AppError>> {
+    Box::pin(async move {
+        revoked::revoke(&state.db.pool, &caller.claims.jti, caller.claims.exp).await?;
+        Ok(())
+    })
 }

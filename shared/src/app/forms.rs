@@ -1,5 +1,7 @@
 //! Payment records: contract section 4 and the form e-mails of section 6.
 
+use futures_util::future::BoxFuture;
+
 use crate::AppState;
 use crate::app::auth::Caller;
 use crate::app::error::AppError;
@@ -13,14 +15,16 @@ use crate::store::{forms, outbox, users};
 
 /// `GET /form`: every form for an admin, the caller's own otherwise; one query, each form
 /// handed to `each` as it is read (10,000 forms are never held at once).
-pub async fn list(
-    state: &AppState,
-    caller: &Caller,
-    mut each: impl FnMut(FormView<'_>),
-) -> Result<(), AppError> {
-    let submitter = (!caller.user.is_admin).then_some(caller.user.id);
-    forms::for_each(&state.db, submitter, &mut each).await?;
-    Ok(())
+pub fn list<'a>(
+    state: &'a AppState,
+    caller: &'a Caller,
+    each: &'a mut (dyn FnMut(FormView<'_>) + Send),
+) -> BoxFuture<'a, Result<(), AppError>> {
+    Box::pin(async move {
+        let submitter = (!caller.user.is_admin).then_some(caller.user.id);
+        forms::for_each(&state.db, submitter, each).await?;
+        Ok(())
+    })
 }
 
 /// What the form e-mails show of a form.
@@ -44,29 +48,31 @@ pub fn details<'a>(
 }
 
 /// `POST /form`: the form and one "new form" e-mail per admin, in one transaction.
-pub async fn create(
-    state: &AppState,
-    base: &LinkBase,
-    caller: &Caller,
+pub fn create<'a>(
+    state: &'a AppState,
+    base: &'a LinkBase,
+    caller: &'a Caller,
     new: FormFields,
-) -> Result<FormId, AppError> {
-    let mut tx = state.db.begin_write().await?;
-    let id = forms::insert(&mut tx, caller.user.id, &new).await?;
-    let form = forms::find(&mut *tx, id)
-        .await?
-        .ok_or_else(|| AppError::bug("the form just inserted is missing"))?;
-    let name = caller.user.full_name();
-    let amount = form.fields.amount.to_string();
-    let logo = base.logo(state);
-    for admin in users::admins(&mut *tx).await? {
-        let link = resolve_link(state, base, &admin, id);
-        let details = details(&form, &caller.user, &name, &amount);
-        let email = email_templates::new_form(&recipient(&admin), &details, &link, &logo);
-        outbox::enqueue(&mut tx, &email, now()).await?;
-    }
-    tx.commit().await?;
-    state.notifier.outbox_changed().await;
-    Ok(id)
+) -> BoxFuture<'a, Result<FormId, AppError>> {
+    Box::pin(async move {
+        let mut tx = state.db.begin_write().await?;
+        let id = forms::insert(&mut tx, caller.user.id, &new).await?;
+        let form = forms::find(&mut *tx, id)
+            .await?
+            .ok_or_else(|| AppError::bug("the form just inserted is missing"))?;
+        let name = caller.user.full_name();
+        let amount = form.fields.amount.to_string();
+        let logo = base.logo(state);
+        for admin in users::admins(&mut *tx).await? {
+            let link = resolve_link(state, base, &admin, id);
+            let details = details(&form, &caller.user, &name, &amount);
+            let email = email_templates::new_form(&recipient(&admin), &details, &link, &logo);
+            outbox::enqueue(&mut tx, &email, now()).await?;
+        }
+        tx.commit().await?;
+        state.notifier.outbox_changed().await;
+        Ok(id)
+    })
 }
 
 /// The form `id`, if it is still open and the caller may change it.
@@ -83,58 +89,66 @@ fn editable(caller: &Caller, id: FormId, form: Option<Form>) -> Result<Form, Ref
 
 /// `PATCH /form`: changes only the supplied fields. `Ok(None)` when nothing changed (no
 /// e-mail); otherwise the form as it was, and one "edited form" e-mail per admin.
-pub async fn update(
-    state: &AppState,
-    base: &LinkBase,
-    caller: &Caller,
+pub fn update<'a>(
+    state: &'a AppState,
+    base: &'a LinkBase,
+    caller: &'a Caller,
     id: FormId,
     patch: FormPatch,
-) -> Result<Option<Form>, AppError> {
-    let mut tx = state.db.begin_write().await?;
-    let old = editable(caller, id, forms::find(&mut *tx, id).await?)?;
-    let (new, changes) = form::apply(&old, patch);
-    if changes.is_empty() {
-        return Ok(None);
-    }
-    if !forms::update_open(&mut tx, &new).await? {
-        return Err(Refusal::FormClosed(id).into());
-    }
-    let submitter = users::find_by_id(&mut *tx, old.submitter_id)
-        .await?
-        .ok_or_else(|| AppError::bug("a form's submitter is missing"))?;
-    let (editor_name, submitter_name) = (caller.user.full_name(), submitter.full_name());
-    let editor = Person {
-        name: &editor_name,
-        email: &caller.user.email,
-    };
-    let original = Person {
-        name: &submitter_name,
-        email: &submitter.email,
-    };
-    let original = (submitter.id != caller.user.id).then_some(&original);
-    let logo = base.logo(state);
-    for admin in users::admins(&mut *tx).await? {
-        let link = resolve_link(state, base, &admin, id);
-        let to = recipient(&admin);
-        let email =
-            email_templates::edited_form(&to, id.0, &editor, original, &changes, &link, &logo);
-        outbox::enqueue(&mut tx, &email, now()).await?;
-    }
-    tx.commit().await?;
-    state.notifier.outbox_changed().await;
-    Ok(Some(old))
+) -> BoxFuture<'a, Result<Option<Form>, AppError>> {
+    Box::pin(async move {
+        let mut tx = state.db.begin_write().await?;
+        let old = editable(caller, id, forms::find(&mut *tx, id).await?)?;
+        let (new, changes) = form::apply(&old, patch);
+        if changes.is_empty() {
+            return Ok(None);
+        }
+        if !forms::update_open(&mut tx, &new).await? {
+            return Err(Refusal::FormClosed(id).into());
+        }
+        let submitter = users::find_by_id(&mut *tx, old.submitter_id)
+            .await?
+            .ok_or_else(|| AppError::bug("a form's submitter is missing"))?;
+        let (editor_name, submitter_name) = (caller.user.full_name(), submitter.full_name());
+        let editor = Person {
+            name: &editor_name,
+            email: &caller.user.email,
+        };
+        let original = Person {
+            name: &submitter_name,
+            email: &submitter.email,
+        };
+        let original = (submitter.id != caller.user.id).then_some(&original);
+        let logo = base.logo(state);
+        for admin in users::admins(&mut *tx).await? {
+            let link = resolve_link(state, base, &admin, id);
+            let to = recipient(&admin);
+            let email =
+                email_templates::edited_form(&to, id.0, &editor, original, &changes, &link, &logo);
+            outbox::enqueue(&mut tx, &email, now()).await?;
+        }
+        tx.commit().await?;
+        state.notifier.outbox_changed().await;
+        Ok(Some(old))
+    })
 }
 
 /// `DELETE /form`: returns the deleted form. Resolved forms can be deleted.
-pub async fn delete(state: &AppState, caller: &Caller, id: FormId) -> Result<Form, AppError> {
-    let mut tx = state.db.begin_write().await?;
-    let form = forms::find(&mut *tx, id)
-        .await?
-        .ok_or(Refusal::NoSuchForm(id))?;
-    if !form.may_be_changed_by(&caller.user) {
-        return Err(Refusal::NotYours(id, Change::Delete).into());
-    }
-    forms::delete(&mut tx, id).await?;
-    tx.commit().await?;
-    Ok(form)
+pub fn delete<'a>(
+    state: &'a AppState,
+    caller: &'a Caller,
+    id: FormId,
+) -> BoxFuture<'a, Result<Form, AppError>> {
+    Box::pin(async move {
+        let mut tx = state.db.begin_write().await?;
+        let form = forms::find(&mut *tx, id)
+            .await?
+            .ok_or(Refusal::NoSuchForm(id))?;
+        if !form.may_be_changed_by(&caller.user) {
+            return Err(Refusal::NotYours(id, Change::Delete).into());
+        }
+        forms::delete(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(form)
+    })
 }

@@ -9,6 +9,7 @@
 
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
 use serde_json::{Value, json};
 
 use crate::AppState;
@@ -78,61 +79,63 @@ async fn check_redis(redis: &crate::store::ratelimit::Redis) -> bool {
     }
 }
 
-pub async fn check(state: &AppState, hostname: &str) -> HealthReport {
-    let started = unix_time_f64();
-    let redis = async {
-        match &state.redis {
-            Some(redis) => Some(check_redis(redis).await),
-            None => None,
-        }
-    };
-    let (database, redis_ok) = tokio::join!(check_database(state), redis);
-    let checked = unix_time_f64();
+pub fn check<'a>(state: &'a AppState, hostname: &'a str) -> BoxFuture<'a, HealthReport> {
+    Box::pin(async move {
+        let started = unix_time_f64();
+        let redis = async {
+            match &state.redis {
+                Some(redis) => Some(check_redis(redis).await),
+                None => None,
+            }
+        };
+        let (database, redis_ok) = tokio::join!(check_database(state), redis);
+        let checked = unix_time_f64();
 
-    let db_ok = !matches!(database, DatabaseCheck::Down);
-    let (tasks_ok, tasks_output) = match database {
-        DatabaseCheck::Up { delivered, failed } => (
-            failed.is_empty(),
-            json!({"succeeded": delivered, "failed": failed}),
-        ),
-        DatabaseCheck::OutboxUnreadable | DatabaseCheck::Down => {
-            (false, json!({"succeeded": 0, "failed": []}))
+        let db_ok = !matches!(database, DatabaseCheck::Down);
+        let (tasks_ok, tasks_output) = match database {
+            DatabaseCheck::Up { delivered, failed } => (
+                failed.is_empty(),
+                json!({"succeeded": delivered, "failed": failed}),
+            ),
+            DatabaseCheck::OutboxUnreadable | DatabaseCheck::Down => {
+                (false, json!({"succeeded": 0, "failed": []}))
+            }
+        };
+        let results = [
+            result(
+                "db_ok",
+                db_ok,
+                json!(if db_ok {
+                    "database ok"
+                } else {
+                    "database unreachable"
+                }),
+                started,
+            ),
+            result("tasks_ok", tasks_ok, tasks_output, checked),
+        ];
+        let mut passed = db_ok && tasks_ok;
+        let mut body = json!({
+            "hostname": hostname,
+            "timestamp": unix_time_f64(),
+            "results": results,
+        });
+        if let Some(redis_ok) = redis_ok {
+            passed &= redis_ok;
+            body["redis"] = result(
+                "redis_ok",
+                redis_ok,
+                json!(if redis_ok {
+                    "redis ok"
+                } else {
+                    "redis unreachable: rate limits are not enforced"
+                }),
+                checked,
+            );
         }
-    };
-    let results = [
-        result(
-            "db_ok",
-            db_ok,
-            json!(if db_ok {
-                "database ok"
-            } else {
-                "database unreachable"
-            }),
-            started,
-        ),
-        result("tasks_ok", tasks_ok, tasks_output, checked),
-    ];
-    let mut passed = db_ok && tasks_ok;
-    let mut body = json!({
-        "hostname": hostname,
-        "timestamp": unix_time_f64(),
-        "results": results,
-    });
-    if let Some(redis_ok) = redis_ok {
-        passed &= redis_ok;
-        body["redis"] = result(
-            "redis_ok",
-            redis_ok,
-            json!(if redis_ok {
-                "redis ok"
-            } else {
-                "redis unreachable: rate limits are not enforced"
-            }),
-            checked,
-        );
-    }
-    body["status"] = json!(if passed { "success" } else { "failure" });
-    HealthReport { passed, body }
+        body["status"] = json!(if passed { "success" } else { "failure" });
+        HealthReport { passed, body }
+    })
 }
 
 fn result(checker: &str, passed: bool, output: Value, at: f64) -> Value {

@@ -1,6 +1,8 @@
 //! The e-mailed password links (contract section 5): checking one, and setting a
 //! password with it exactly once.
 
+use futures_util::future::BoxFuture;
+
 use crate::AppState;
 use crate::app::error::AppError;
 use crate::domain::legacy::ItsDangerousError;
@@ -42,30 +44,32 @@ pub enum PasswordSet {
 }
 
 /// A valid password link and its user.
-pub async fn check_password_link(
-    state: &AppState,
-    token: Option<&str>,
-) -> Result<(User, PasswordLink), PasswordPageError> {
-    let token = token.unwrap_or_default();
-    let link = match state.links.verify_password(token) {
-        Ok(link) => link,
-        Err(LinkError::Missing) => return Err(LinkRefusal::Missing.into()),
-        Err(LinkError::Invalid) => legacy_password_link(state, token).await?,
-    };
-    let user = users::find_by_id(&state.db.pool, UserId(link.user_id))
-        .await?
-        .ok_or(LinkRefusal::Invalid)?;
-    if user.password_link_counter != link.counter {
-        return Err(LinkRefusal::Used.into());
-    }
-    let window = match link.kind {
-        PasswordLinkKind::Set => state.config.links.setup_window,
-        PasswordLinkKind::Reset => state.config.links.reset_window,
-    };
-    if now() - link.issued_at > window {
-        return Err(LinkRefusal::Expired.into());
-    }
-    Ok((user, link))
+pub fn check_password_link<'a>(
+    state: &'a AppState,
+    token: Option<&'a str>,
+) -> BoxFuture<'a, Result<(User, PasswordLink), PasswordPageError>> {
+    Box::pin(async move {
+        let token = token.unwrap_or_default();
+        let link = match state.links.verify_password(token) {
+            Ok(link) => link,
+            Err(LinkError::Missing) => return Err(LinkRefusal::Missing.into()),
+            Err(LinkError::Invalid) => legacy_password_link(state, token).await?,
+        };
+        let user = users::find_by_id(&state.db.pool, UserId(link.user_id))
+            .await?
+            .ok_or(LinkRefusal::Invalid)?;
+        if user.password_link_counter != link.counter {
+            return Err(LinkRefusal::Used.into());
+        }
+        let window = match link.kind {
+            PasswordLinkKind::Set => state.config.links.setup_window,
+            PasswordLinkKind::Reset => state.config.links.reset_window,
+        };
+        if now() - link.issued_at > window {
+            return Err(LinkRefusal::Expired.into());
+        }
+        Ok((user, link))
+    })
 }
 
 /// A link e-mailed by the Flask service, as one of ours (a reset link for the counter it
@@ -110,28 +114,30 @@ fn page_password(password: Option<String>) -> Result<String, String> {
 /// `POST /reset-password`: sets the password if the link is still the user's current one
 /// (a conditional update, so a link works exactly once). A refused link wins over a
 /// refused password.
-pub async fn set_password_with_link(
-    state: &AppState,
-    token: Option<&str>,
+pub fn set_password_with_link<'a>(
+    state: &'a AppState,
+    token: Option<&'a str>,
     password: Option<String>,
-) -> Result<PasswordSet, PasswordPageError> {
-    let (user, link) = check_password_link(state, token).await?;
-    let password = match page_password(password) {
-        Ok(password) => password,
-        Err(message) => {
-            let has_password = user.has_password();
-            return Ok(PasswordSet::Refused {
-                message,
-                has_password,
-            });
+) -> BoxFuture<'a, Result<PasswordSet, PasswordPageError>> {
+    Box::pin(async move {
+        let (user, link) = check_password_link(state, token).await?;
+        let password = match page_password(password) {
+            Ok(password) => password,
+            Err(message) => {
+                let has_password = user.has_password();
+                return Ok(PasswordSet::Refused {
+                    message,
+                    has_password,
+                });
+            }
+        };
+        let hash = passwords::hash(password).await?;
+        let mut conn = state.db.acquire().await?;
+        if !users::set_password(&mut conn, user.id, &hash, Some(link.counter)).await? {
+            return Err(LinkRefusal::Used.into());
         }
-    };
-    let hash = passwords::hash(password).await?;
-    let mut conn = state.db.acquire().await?;
-    if !users::set_password(&mut conn, user.id, &hash, Some(link.counter)).await? {
-        return Err(LinkRefusal::Used.into());
-    }
-    Ok(PasswordSet::Saved {
-        first_password: !user.has_password(),
+        Ok(PasswordSet::Saved {
+            first_password: !user.has_password(),
+        })
     })
 }

@@ -1,6 +1,8 @@
 //! Resolving a form (contract section 5): by API, or by the one-click link e-mailed to
 //! each admin. Either way the submitter is told, in the same transaction.
 
+use futures_util::future::BoxFuture;
+
 use crate::AppState;
 use crate::app::error::AppError;
 use crate::app::forms::details;
@@ -17,33 +19,35 @@ use crate::store::{flask_import, forms, outbox, users};
 /// Marks a form resolved with a conditional update (two concurrent resolves: one wins),
 /// and e-mails its submitter in the same transaction. Returns the resolved form and the
 /// submitter.
-pub async fn resolve(
-    state: &AppState,
-    base: &LinkBase,
+pub fn resolve<'a>(
+    state: &'a AppState,
+    base: &'a LinkBase,
     id: FormId,
-) -> Result<(Form, User), AppError> {
-    let mut tx = state.db.begin_write().await?;
-    let won = forms::resolve_open(&mut tx, id, now()).await?;
-    let form = match (won, forms::find(&mut *tx, id).await?) {
-        (_, None) => return Err(Refusal::NoSuchForm(id).into()),
-        (false, Some(_)) => return Err(Refusal::AlreadyResolved(id).into()),
-        (true, Some(form)) => form,
-    };
-    let submitter = users::find_by_id(&mut *tx, form.submitter_id)
-        .await?
-        .ok_or_else(|| AppError::bug("a form's submitter is missing"))?;
-    let name = submitter.full_name();
-    let amount = form.fields.amount.to_string();
-    let email = email_templates::resolved(
-        &recipient(&submitter),
-        &details(&form, &submitter, &name, &amount),
-        form.resolved_at.unwrap_or_else(now),
-        &base.logo(state),
-    );
-    outbox::enqueue(&mut tx, &email, now()).await?;
-    tx.commit().await?;
-    state.notifier.outbox_changed().await;
-    Ok((form, submitter))
+) -> BoxFuture<'a, Result<(Form, User), AppError>> {
+    Box::pin(async move {
+        let mut tx = state.db.begin_write().await?;
+        let won = forms::resolve_open(&mut tx, id, now()).await?;
+        let form = match (won, forms::find(&mut *tx, id).await?) {
+            (_, None) => return Err(Refusal::NoSuchForm(id).into()),
+            (false, Some(_)) => return Err(Refusal::AlreadyResolved(id).into()),
+            (true, Some(form)) => form,
+        };
+        let submitter = users::find_by_id(&mut *tx, form.submitter_id)
+            .await?
+            .ok_or_else(|| AppError::bug("a form's submitter is missing"))?;
+        let name = submitter.full_name();
+        let amount = form.fields.amount.to_string();
+        let email = email_templates::resolved(
+            &recipient(&submitter),
+            &details(&form, &submitter, &name, &amount),
+            form.resolved_at.unwrap_or_else(now),
+            &base.logo(state),
+        );
+        outbox::enqueue(&mut tx, &email, now()).await?;
+        tx.commit().await?;
+        state.notifier.outbox_changed().await;
+        Ok((form, submitter))
+    })
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -88,15 +92,17 @@ async fn link_target(
 
 /// `GET /resolve?token=`: the link's admin must still exist and still be an admin; then
 /// exactly like the API.
-pub async fn resolve_from_link(
-    state: &AppState,
-    base: &LinkBase,
-    token: Option<&str>,
-) -> Result<(Form, User), ResolveLinkError> {
-    let (admin, form_id) = link_target(state, token.unwrap_or_default()).await?;
-    let admin = admin.ok_or(LinkRefusal::AdminGone)?;
-    if !admin.is_admin {
-        return Err(LinkRefusal::NotAdmin.into());
-    }
-    Ok(resolve(state, base, form_id).await?)
+pub fn resolve_from_link<'a>(
+    state: &'a AppState,
+    base: &'a LinkBase,
+    token: Option<&'a str>,
+) -> BoxFuture<'a, Result<(Form, User), ResolveLinkError>> {
+    Box::pin(async move {
+        let (admin, form_id) = link_target(state, token.unwrap_or_default()).await?;
+        let admin = admin.ok_or(LinkRefusal::AdminGone)?;
+        if !admin.is_admin {
+            return Err(LinkRefusal::NotAdmin.into());
+        }
+        Ok(resolve(state, base, form_id).await?)
+    })
 }

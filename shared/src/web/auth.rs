@@ -1,5 +1,6 @@
 //! Who is calling, read from the request's headers.
 
+use futures_util::future::BoxFuture;
 use lambda_http::Request;
 use lambda_http::http::header::AUTHORIZATION;
 use lambda_http::http::{HeaderMap, Method};
@@ -28,32 +29,37 @@ pub fn bearer(headers: &HeaderMap) -> Result<&str, Refusal> {
 }
 
 /// The caller, with a token of the `wanted` kind (either kind when `None`).
-pub async fn caller(
-    state: &AppState,
-    headers: &HeaderMap,
+pub fn caller<'a>(
+    state: &'a AppState,
+    headers: &'a HeaderMap,
     wanted: Option<TokenType>,
-) -> Result<Caller, ApiError> {
-    Ok(auth::authenticate(state, bearer(headers)?, wanted).await?)
+) -> BoxFuture<'a, Result<Caller, ApiError>> {
+    Box::pin(async move { Ok(auth::authenticate(state, bearer(headers)?, wanted).await?) })
 }
 
 /// The caller, with an access token of a user who is currently an admin.
-pub async fn admin(state: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
-    Ok(auth::authenticate_admin(state, bearer(headers)?).await?)
+pub fn admin<'a>(
+    state: &'a AppState,
+    headers: &'a HeaderMap,
+) -> BoxFuture<'a, Result<Caller, ApiError>> {
+    Box::pin(async move { Ok(auth::authenticate_admin(state, bearer(headers)?).await?) })
 }
 
 /// The JSON body of an admin's request to an endpoint that answers only `method`,
 /// checked in the contract's order: the method (405), the body (400), the token (401/422).
-pub async fn admin_json(
-    state: &AppState,
-    req: &Request,
+pub fn admin_json<'a>(
+    state: &'a AppState,
+    req: &'a Request,
     method: Method,
-) -> Result<Map<String, Value>, ApiError> {
-    if req.method() != method {
-        return Err(ApiError::MethodNotAllowed);
-    }
-    let body = required_json_body(req)?;
-    admin(state, req.headers()).await?;
-    Ok(body)
+) -> BoxFuture<'a, Result<Map<String, Value>, ApiError>> {
+    Box::pin(async move {
+        if req.method() != method {
+            return Err(ApiError::MethodNotAllowed);
+        }
+        let body = required_json_body(req)?;
+        admin(state, req.headers()).await?;
+        Ok(body)
+    })
 }
 
 /// `X-Forwarded-Proto` from the proxy in front (nginx, API Gateway), else plain http.

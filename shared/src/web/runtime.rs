@@ -3,6 +3,7 @@
 
 use std::future::Future;
 
+use futures_util::future::BoxFuture;
 use lambda_http::http::header::ACCEPT_ENCODING;
 use lambda_http::lambda_runtime::{self, LambdaEvent};
 use lambda_http::request::LambdaRequest;
@@ -78,18 +79,22 @@ pub async fn prepare() -> Result<AppState, String> {
 }
 
 /// `prepare` with migrations and the root bootstrap forced on: the `migrate` step.
-pub async fn prepare_and_bootstrap() -> Result<AppState, String> {
-    let config = Config::load().map_err(|e| e.to_string())?;
-    connect(config, true).await
+pub fn prepare_and_bootstrap() -> BoxFuture<'static, Result<AppState, String>> {
+    Box::pin(async move {
+        let config = Config::load().map_err(|e| e.to_string())?;
+        connect(config, true).await
+    })
 }
 
 /// Configuration, pool and schema, without the root bootstrap: `migrate --import-flask`,
 /// whose target must still be empty when it starts (the old `root` becomes the root).
-pub async fn prepare_schema_only() -> Result<AppState, String> {
-    let config = Config::load().map_err(|e| e.to_string())?;
-    let state = connect(config, false).await?;
-    migrate_schema(&state).await?;
-    Ok(state)
+pub fn prepare_schema_only() -> BoxFuture<'static, Result<AppState, String>> {
+    Box::pin(async move {
+        let config = Config::load().map_err(|e| e.to_string())?;
+        let state = connect(config, false).await?;
+        migrate_schema(&state).await?;
+        Ok(state)
+    })
 }
 
 async fn migrate_schema(state: &AppState) -> Result<(), String> {
@@ -115,11 +120,13 @@ async fn connect(config: Config, migrate: bool) -> Result<AppState, String> {
 }
 
 /// `prepare`, or exit with its one line; the state lives as long as the process.
-pub async fn state_or_exit() -> &'static AppState {
-    match prepare().await {
-        Ok(state) => Box::leak(Box::new(state)),
-        Err(message) => exit_with(message),
-    }
+pub fn state_or_exit() -> BoxFuture<'static, &'static AppState> {
+    Box::pin(async move {
+        match prepare().await {
+            Ok(state) => &*Box::leak(Box::new(state)),
+            Err(message) => exit_with(message),
+        }
+    })
 }
 
 /// Runs an HTTP function: `prepare` once, then serve every invocation with `handler`,
@@ -194,21 +201,26 @@ where
 
 /// Counts the request against its client's limits on its path (any run of leading
 /// slashes counts as one path).
-async fn limit_exceeded(state: &AppState, req: &Request) -> Option<ratelimit::Limit> {
-    let forwarded_for = req
-        .headers()
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok());
-    let client = ratelimit::client_ip(
-        source_ip(req),
-        forwarded_for,
-        &state.config.limits.trusted_proxies,
-    )
-    .map_or_else(|| "unknown".to_string(), |ip| ip.to_string());
-    state
-        .rate_limit_exceeded(&client, &normalized_path(req.uri().path()))
-        .await
-        .copied()
+fn limit_exceeded<'a>(
+    state: &'a AppState,
+    req: &'a Request,
+) -> BoxFuture<'a, Option<ratelimit::Limit>> {
+    Box::pin(async move {
+        let forwarded_for = req
+            .headers()
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok());
+        let client = ratelimit::client_ip(
+            source_ip(req),
+            forwarded_for,
+            &state.config.limits.trusted_proxies,
+        )
+        .map_or_else(|| "unknown".to_string(), |ip| ip.to_string());
+        state
+            .rate_limit_exceeded(&client, &normalized_path(req.uri().path()))
+            .await
+            .copied()
+    })
 }
 
 /// The address that connected to API Gateway (or to the local emulator).
