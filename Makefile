@@ -10,6 +10,7 @@
 #   make bench  sizes, cold starts, warm latency/throughput (release, MariaDB; README.md)
 #   make bench-quick  the same rows at reduced durations and sizes (under 2 minutes after the build)
 #   make bench-compare OLD=<rev>  an earlier revision's binaries beside these, in one run
+#   make size-copies FUNCTION=<name>  how much of a function's code is compiled twice (README)
 #
 # Configuration comes from the environment and an optional .env (the environment wins);
 # the binaries read both themselves, this Makefile only passes the environment through.
@@ -41,7 +42,7 @@ AWS_DEPS := aws-sam-cli==1.170.0 cfn-lint==1.58.0
 # .gitignore (which lists /data); .cargolambdaignore is belt and braces for checkouts
 # without the .gitignore and is picked up from the repository root.
 
-.PHONY: help run serve watch test lint build venv system-packages toolchain bench bench-quick bench-compare e2e validate
+.PHONY: help run serve watch test lint build venv system-packages toolchain bench bench-quick bench-compare size-copies e2e validate
 # Prerequisites run in the order listed (system packages before the venv, lint first).
 .NOTPARALLEL:
 .SILENT: help venv toolchain run serve watch system-packages bench bench-quick bench-compare validate
@@ -266,6 +267,14 @@ bench-quick: export BENCH_COLD_RUNS := 3
 bench-quick: export BENCH_EMAILS := 500
 bench-quick: export BENCH_ALONE_SAMPLES := 500
 bench-quick: bench
+
+# A function as `make bench` builds it, but unstripped and with v0 symbol names (its own
+# target directory), then local/size_copies.py: the code compiled more than once, by crate.
+FUNCTION ?= form
+size-copies: toolchain
+	RUSTFLAGS="-C symbol-mangling-version=v0" CARGO_PROFILE_RELEASE_STRIP=none \
+		CARGO_TARGET_DIR=target/size-copies cargo build --release --no-default-features -p $(FUNCTION)
+	$(PYTHON) local/size_copies.py target/size-copies/release/$(FUNCTION)
 
 # An earlier revision's release binaries beside this checkout's, in one run (the issue's
 # "same run, old and new binaries"): OLD is checked out in a worktree under target/compare/
