@@ -71,8 +71,9 @@ pub fn exit_with(message: impl std::fmt::Display) -> ! {
 }
 
 /// Builds the state every invocation borrows: configuration, pool, keys; and, unless
-/// `MIGRATE_ON_START=false`, the schema and the root user.
-pub async fn prepare() -> Result<AppState, String> {
+/// `MIGRATE_ON_START=false`, the schema and the root user. Private: the function crates
+/// await it through the boxed [`state_or_exit`] (see the crate's docs).
+async fn prepare() -> Result<AppState, String> {
     let config = Config::load().map_err(|e| e.to_string())?;
     let migrate = config.database.migrate_on_start;
     connect(config, migrate).await
