@@ -14,6 +14,9 @@ ARG RUNTIME_IMAGE=debian:trixie-slim
 
 FROM ${RUST_IMAGE} AS build
 WORKDIR /src
+# Packed relative relocations, as `make` builds them (the Makefile says why): this image's
+# glibc, and the runtime image's, read DT_RELR (2.36+).
+ENV CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS="-C link-arg=-Wl,-z,pack-relative-relocs"
 COPY . .
 # Built as SAM builds them (`make bench`'s RELEASE_BUILD says why): `email` and the emulator
 # apart, so that their dependencies' features stay out of the other functions.

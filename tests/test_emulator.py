@@ -7,6 +7,8 @@ crash, timeout, size and integrity tests run in Rust: `cargo test -p lambda-emul
 - no CORS headers, whatever the Origin;
 - the Runtime and Invoke APIs do not exist on the public address: their paths are ordinary
   unknown paths (the HTML 404 page);
+- a forged `Host` is the gateway's 400 and a forged `X-Forwarded-Proto` is not passed on:
+  either made lambda_http panic (a 502) before;
 - a commit that queues e-mail invokes `email` through the Invoke API: delivered with no
   poller and no schedule running;
 - with `--concurrency 1` (standard Lambda: no AWS_LAMBDA_MAX_CONCURRENCY) the functions
@@ -15,8 +17,10 @@ crash, timeout, size and integrity tests run in Rust: `cargo test -p lambda-emul
 
 from __future__ import annotations
 
+import http.client
 import time
 from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlparse
 
 import pytest
 import requests
@@ -50,6 +54,40 @@ def test_many_leading_slashes_route_like_one(api, slashes):
 def test_no_cors_headers(api, method, path):
     resp = api.request(method, path, headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"})
     assert not [h for h in resp.headers if h.lower().startswith("access-control-")], dict(resp.headers)
+
+
+def raw_get(api, path: str, header: bytes, value: bytes) -> tuple[int, bytes]:
+    """GET with one header sent byte for byte (`requests` would encode or refuse it)."""
+    base = urlparse(api.base)
+    conn = http.client.HTTPConnection(base.hostname, base.port, timeout=TIMEOUT)
+    try:
+        conn.putrequest("GET", path, skip_host=header.lower() == b"host")
+        conn.putheader(header, value)
+        conn.endheaders()
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize(
+    "host", [b"a b", b"a%00b", b"h:99999", b"[::1", b"1.2.3.999", b"\xff\xfe", "ex\u00e4mple.com".encode()]
+)
+def test_a_forged_host_is_the_gateway_s_400(api, host):
+    status, body = raw_get(api, LOGIN, b"Host", host)
+    assert (status, body) == (400, b'{"message":"Bad Request"}'), (host, status, body)
+
+
+@pytest.mark.parametrize("host", [b"api.example.com", b"localhost:9000", b"[::1]:9000", b"10.0.0.7"])
+def test_a_real_host_reaches_the_function(api, host):
+    status, body = raw_get(api, LOGIN, b"Host", host)
+    assert status == 401 and b"Missing Authorization Header" in body, (host, status, body)
+
+
+@pytest.mark.parametrize("proto", [b"a b", b"https, http", b"ftp://x", b"http"])
+def test_any_x_forwarded_proto_reaches_the_function(api, proto):
+    status, body = raw_get(api, LOGIN, b"X-Forwarded-Proto", proto)
+    assert status == 401 and b"Missing Authorization Header" in body, (proto, status, body)
 
 
 def test_options_reaches_the_function(api):

@@ -9,11 +9,27 @@ use shared::domain::email_templates::RenderedEmail;
 use shared::domain::form::{Form, FormFields, PaymentMethod};
 use shared::domain::user::{NewUser, User};
 use shared::store::db::{Backend, DbError};
-use shared::store::{forms, outbox, revoked, users};
+use shared::store::{forms, migrations, outbox, revoked, users};
 use shared::{AppState, Config, Db};
+use sqlx_core::migrate::MigrateError;
 
 /// Each test gets its own database: a temp SQLite file, or a fresh MariaDB database.
 async fn state_for(backend: Backend, name: &str, extra: &[(&str, &str)]) -> Option<AppState> {
+    let url = empty_database(backend, name).await?;
+    let mut vars: HashMap<String, String> = extra
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    vars.insert("DATABASE_URL".into(), url.clone());
+    let config = Config::from_vars(vars).unwrap();
+    let db = Db::connect(&url).await.unwrap();
+    assert_eq!(db.backend, backend);
+    db.migrate().await.unwrap();
+    Some(AppState::new(config, db).expect("state"))
+}
+
+/// A new, empty database's URL; `None` when MariaDB is not configured (outside CI).
+async fn empty_database(backend: Backend, name: &str) -> Option<String> {
     let url = match backend {
         Backend::Sqlite => {
             let dir =
@@ -43,16 +59,7 @@ async fn state_for(backend: Backend, name: &str, extra: &[(&str, &str)]) -> Opti
             format!("{server}/{database}")
         }
     };
-    let mut vars: HashMap<String, String> = extra
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    vars.insert("DATABASE_URL".into(), url.clone());
-    let config = Config::from_vars(vars).unwrap();
-    let db = Db::connect(&url).await.unwrap();
-    assert_eq!(db.backend, backend);
-    db.migrate().await.unwrap();
-    Some(AppState::new(config, db).expect("state"))
+    Some(url)
 }
 
 async fn on_both_engines<F, Fut>(name: &str, test: F)
@@ -88,6 +95,105 @@ async fn migrations_are_idempotent() {
         state.db.ping().await.unwrap();
     })
     .await;
+}
+
+/// What the migration table holds after a run: sqlx's own format (MariaDB's rows are
+/// written by store/migrations.rs, SQLite's by sqlx), so sqlx's migrators and ours agree.
+#[tokio::test]
+async fn migrations_are_recorded_as_sqlx_records_them() {
+    on_both_engines("migration_rows", |state| async move {
+        let expected: Vec<(i64, String, Vec<u8>)> = match state.db.backend {
+            Backend::MySql => migrations::mysql(),
+            Backend::Sqlite => migrations::sqlite(),
+        }
+        .iter()
+        .map(|m| (m.version, m.description.to_string(), m.checksum.to_vec()))
+        .collect();
+        // `success` is a BOOLEAN, which the `any` driver does not decode on SQLite.
+        let rows: Vec<(i64, String, i64, Vec<u8>, i64)> = sqlx::query_as(
+            "SELECT version, description, CASE WHEN success THEN 1 ELSE 0 END, checksum, \
+             execution_time FROM _sqlx_migrations ORDER BY version",
+        )
+        .fetch_all(&state.db.pool)
+        .await
+        .unwrap();
+        assert_eq!(rows.len(), expected.len());
+        for (row, (version, description, checksum)) in rows.iter().zip(&expected) {
+            assert_eq!(
+                (row.0, &row.1, row.2, &row.3),
+                (*version, description, 1, checksum)
+            );
+            assert!(row.4 >= 0, "execution time recorded: {row:?}");
+        }
+    })
+    .await;
+}
+
+/// A migration edited after it ran, or one that failed halfway, stops the next run
+/// before it touches the schema.
+#[tokio::test]
+async fn modified_or_failed_migrations_stop_the_run() {
+    on_both_engines("migration_checks", |state| async move {
+        sqlx::query("UPDATE _sqlx_migrations SET checksum = ? WHERE version = 1")
+            .bind(vec![0u8; 48])
+            .execute(&state.db.pool)
+            .await
+            .unwrap();
+        let err = state.db.migrate().await.unwrap_err();
+        assert!(
+            matches!(err, DbError::Migrate(MigrateError::VersionMismatch(1))),
+            "{err}"
+        );
+
+        let last: i64 = sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations")
+            .fetch_one(&state.db.pool)
+            .await
+            .unwrap();
+        sqlx::query("UPDATE _sqlx_migrations SET success = ? WHERE version = ?")
+            .bind(false)
+            .bind(last)
+            .execute(&state.db.pool)
+            .await
+            .unwrap();
+        let err = state.db.migrate().await.unwrap_err();
+        assert!(
+            matches!(err, DbError::Migrate(MigrateError::Dirty(v)) if v == last),
+            "{err}"
+        );
+    })
+    .await;
+}
+
+/// Instances that start together on an empty MariaDB migrate one after the other (sqlx's
+/// lock): every run succeeds, each migration runs once, and the lock is free afterwards.
+#[tokio::test]
+async fn concurrent_first_starts_migrate_once() {
+    let Some(url) = empty_database(Backend::MySql, "migration_race").await else {
+        return;
+    };
+    let (a, b, c) = tokio::join!(Db::connect(&url), Db::connect(&url), Db::connect(&url));
+    let dbs = [a.unwrap(), b.unwrap(), c.unwrap()];
+    let (ra, rb, rc) = tokio::join!(dbs[0].migrate(), dbs[1].migrate(), dbs[2].migrate());
+    for result in [ra, rb, rc] {
+        result.unwrap();
+    }
+    let versions: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY version")
+            .fetch_all(&dbs[0].pool)
+            .await
+            .unwrap();
+    let expected: Vec<i64> = migrations::mysql().iter().map(|m| m.version).collect();
+    assert_eq!(versions, expected);
+    let database: String = sqlx::query_scalar("SELECT DATABASE()")
+        .fetch_one(&dbs[0].pool)
+        .await
+        .unwrap();
+    let free: i64 = sqlx::query_scalar("SELECT IS_FREE_LOCK(?)")
+        .bind(migrations::lock_name(&database))
+        .fetch_one(&dbs[0].pool)
+        .await
+        .unwrap();
+    assert_eq!(free, 1, "the migration lock is released");
 }
 
 #[tokio::test]

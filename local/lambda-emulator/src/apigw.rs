@@ -110,6 +110,53 @@ struct Event<'a> {
     is_base64_encoded: bool,
 }
 
+/// API Gateway serves a request only for a host it has a domain for: one whose `Host` is
+/// not a plain host name (or address) and optional port is answered 400 by the gateway,
+/// and nothing of it reaches a function. lambda_http builds each request's URI from the
+/// `Host` with the `url` crate and panics when that fails: a forged `Host: a b` was a 502.
+/// Checked with the same crate, after a strict character check (no user info, path,
+/// percent-escapes or non-ASCII bytes).
+pub fn check_host(headers: &HeaderMap) -> Result<(), String> {
+    let mut hosts = headers.get_all(header::HOST).iter();
+    let (Some(host), None) = (hosts.next(), hosts.next()) else {
+        return match headers.contains_key(header::HOST) {
+            true => Err("more than one Host header".into()),
+            false => Ok(()),
+        };
+    };
+    let plain = host
+        .as_bytes()
+        .iter()
+        .all(|b| b.is_ascii_alphanumeric() || b".-_:[]".contains(b));
+    let parses = || {
+        std::str::from_utf8(host.as_bytes())
+            .is_ok_and(|host| url::Url::parse(&format!("https://{host}/")).is_ok())
+    };
+    if host.is_empty() || !plain || !parses() {
+        return Err(format!("invalid Host header {host:?}"));
+    }
+    Ok(())
+}
+
+/// API Gateway sets `X-Forwarded-Proto` itself; here nginx sets it in front (`$scheme`).
+/// A value that is not a scheme lambda_http can build a URI with is not passed on (it
+/// then assumes https, as behind API Gateway).
+pub fn drop_forged_forwarded_proto(headers: &mut HeaderMap) {
+    let name = HeaderName::from_static("x-forwarded-proto");
+    let mut values = headers.get_all(&name).iter();
+    let valid = match (values.next(), values.next()) {
+        (Some(value), None) => {
+            value.as_bytes().eq_ignore_ascii_case(b"https")
+                || value.as_bytes().eq_ignore_ascii_case(b"http")
+        }
+        (None, _) => true,
+        (Some(_), Some(_)) => false,
+    };
+    if !valid {
+        headers.remove(&name);
+    }
+}
+
 /// The event API Gateway sends for a request: `rawPath` exactly as received, cookies out of
 /// the headers, repeated headers and query parameters joined with commas, and a body that
 /// is not valid UTF-8 in base64 with `isBase64Encoded`.
@@ -403,6 +450,69 @@ mod tests {
     use super::*;
     use aws_lambda_events::http::Request;
     use std::time::{Duration, UNIX_EPOCH};
+
+    fn with(name: &'static str, values: &[&[u8]]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for value in values {
+            headers.append(name, HeaderValue::from_bytes(value).unwrap());
+        }
+        headers
+    }
+
+    #[test]
+    fn hosts_a_gateway_could_serve_pass() {
+        for host in [
+            &b"api.example.com"[..],
+            b"localhost:9000",
+            b"127.0.0.1",
+            b"[::1]:8443",
+            b"functions_1",
+            b"xn--exmple-cua.com",
+        ] {
+            assert_eq!(check_host(&with("host", &[host])), Ok(()), "{host:?}");
+        }
+        assert_eq!(check_host(&HeaderMap::new()), Ok(()), "none (HTTP/1.0)");
+    }
+
+    /// Each of these made lambda_http panic (a 502) before the check.
+    #[test]
+    fn forged_hosts_are_refused() {
+        for host in [
+            &b"a b"[..],
+            b"a%00b",
+            b"h:99999",
+            b"[::1",
+            b"1.2.3.999",
+            b"\xff\xfe",
+            "ex\u{e4}mple.com".as_bytes(),
+            b"user@host",
+            b"host/path",
+            b"",
+        ] {
+            assert!(check_host(&with("host", &[host])).is_err(), "{host:?}");
+        }
+        let two = with("host", &[b"a.example", b"b.example"]);
+        assert!(check_host(&two).is_err());
+    }
+
+    #[test]
+    fn only_a_scheme_passes_as_x_forwarded_proto() {
+        for (values, kept) in [
+            (&[&b"https"[..]][..], true),
+            (&[&b"HTTP"[..]][..], true),
+            (&[&b"a b"[..]][..], false),
+            (&[&b"ftp://"[..]][..], false),
+            (&[&b"https"[..], &b"http"[..]][..], false),
+        ] {
+            let mut headers = with("x-forwarded-proto", values);
+            drop_forged_forwarded_proto(&mut headers);
+            assert_eq!(
+                headers.contains_key("x-forwarded-proto"),
+                kept,
+                "{values:?}"
+            );
+        }
+    }
 
     fn build(request: Request<()>, body: &[u8]) -> Value {
         let (parts, ()) = request.into_parts();

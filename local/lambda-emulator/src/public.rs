@@ -71,9 +71,12 @@ impl Gateway {
             peer,
             done: false,
         };
-        let handled = match &log.route {
-            None => Handled::gateway(Answer::not_found(), "no route"),
-            Some(route) => {
+        let handled = match (&log.route, apigw::check_host(request.headers())) {
+            (_, Err(why)) => {
+                Handled::gateway(Answer::gateway(StatusCode::BAD_REQUEST, "Bad Request"), why)
+            }
+            (None, Ok(())) => Handled::gateway(Answer::not_found(), "no route"),
+            (Some(route), Ok(())) => {
                 self.invoke(route, request, peer, &log.request_id, now, log.started)
                     .await
             }
@@ -112,7 +115,8 @@ impl Gateway {
         // The function's time runs from the request's arrival, its body's upload included
         // (a body that never ends must not hold the connection for ever).
         let deadline = started + function.timeout;
-        let (parts, incoming) = request.into_parts();
+        let (mut parts, incoming) = request.into_parts();
+        apigw::drop_forged_forwarded_proto(&mut parts.headers);
         let body = match read_body(&parts.headers, incoming, deadline, function.timeout).await {
             Read::Body(body) => body,
             Read::Refused(handled) => return handled,

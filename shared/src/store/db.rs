@@ -5,11 +5,13 @@
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
-use sqlx::migrate::Migrator;
 use sqlx::mysql::{MySql, MySqlConnectOptions, MySqlConnection, MySqlPool};
 use sqlx::pool::{PoolConnection, PoolOptions};
 use sqlx::{Any, AnyConnection, AnyPool, Connection, Database, Pool, Transaction};
 use sqlx_core::any::driver::AnyDriver;
+use sqlx_core::migrate::Migrate;
+
+use super::migrations;
 
 /// The drivers the `Any` pool connects with. Not `install_default_drivers`: it registers
 /// each driver's create- and drop-database functions too, which nothing here calls, and
@@ -20,15 +22,12 @@ static ANY_DRIVERS: &[AnyDriver] = &[
     AnyDriver::without_migrate::<sqlx::Sqlite>(),
 ];
 
-static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
-static MYSQL_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/mysql");
-
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
     #[error("database error: {0}")]
     Sqlx(#[from] sqlx::Error),
     #[error("migration error: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+    Migrate(#[from] sqlx_core::migrate::MigrateError),
     /// A stored value the domain cannot hold.
     #[error("corrupt row: {0}")]
     Corrupt(String),
@@ -220,9 +219,24 @@ impl Db {
                 sqlx::query("PRAGMA journal_mode=WAL")
                     .execute(&self.pool)
                     .await?;
-                SQLITE_MIGRATIONS.run(&self.pool).await?;
+                migrations::sqlite().run(&self.pool).await?;
             }
-            Backend::MySql => MYSQL_MIGRATIONS.run(&self.pool).await?,
+            Backend::MySql => {
+                // sqlx's Migrator over our MariaDB `Migrate` (store/migrations.rs says why);
+                // `run` would ask the connection for sqlx-mysql's.
+                let mut conn = self.pool.acquire().await?;
+                let mut on_mariadb = migrations::OnMariaDb(&mut conn);
+                let run = migrations::mysql()
+                    .run_direct(None, &mut on_mariadb, false)
+                    .await;
+                if run.is_err() {
+                    // sqlx's Migrator returns on a failed step without unlocking, and this
+                    // connection would go back to the pool still holding the lock: the
+                    // next run in this process would wait for it.
+                    let _ = on_mariadb.unlock().await;
+                }
+                run?;
+            }
         }
         Ok(())
     }

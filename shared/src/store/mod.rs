@@ -5,6 +5,7 @@
 pub mod db;
 pub mod flask_import;
 pub mod forms;
+pub mod migrations;
 pub mod outbox;
 pub mod ratelimit;
 pub mod revoked;
