@@ -103,8 +103,8 @@ async fn migrations_are_idempotent() {
 async fn migrations_are_recorded_as_sqlx_records_them() {
     on_both_engines("migration_rows", |state| async move {
         let expected: Vec<(i64, String, Vec<u8>)> = match state.db.backend {
-            Backend::MySql => migrations::mysql(),
-            Backend::Sqlite => migrations::sqlite(),
+            Backend::MySql => &migrations::MYSQL,
+            Backend::Sqlite => &migrations::SQLITE,
         }
         .iter()
         .map(|m| (m.version, m.description.to_string(), m.checksum.to_vec()))
@@ -182,7 +182,7 @@ async fn concurrent_first_starts_migrate_once() {
             .fetch_all(&dbs[0].pool)
             .await
             .unwrap();
-    let expected: Vec<i64> = migrations::mysql().iter().map(|m| m.version).collect();
+    let expected: Vec<i64> = migrations::MYSQL.iter().map(|m| m.version).collect();
     assert_eq!(versions, expected);
     let database: String = sqlx::query_scalar("SELECT DATABASE()")
         .fetch_one(&dbs[0].pool)

@@ -219,14 +219,14 @@ impl Db {
                 sqlx::query("PRAGMA journal_mode=WAL")
                     .execute(&self.pool)
                     .await?;
-                migrations::sqlite().run(&self.pool).await?;
+                migrations::SQLITE.run(&self.pool).await?;
             }
             Backend::MySql => {
                 // sqlx's Migrator over our MariaDB `Migrate` (store/migrations.rs says why);
                 // `run` would ask the connection for sqlx-mysql's.
                 let mut conn = self.pool.acquire().await?;
                 let mut on_mariadb = migrations::OnMariaDb(&mut conn);
-                let run = migrations::mysql()
+                let run = migrations::MYSQL
                     .run_direct(None, &mut on_mariadb, false)
                     .await;
                 if run.is_err() {

@@ -19,34 +19,8 @@ use sqlx_core::migrate::{
     AppliedMigration, Migrate, MigrateError, Migration, MigrationType, Migrator,
 };
 
+// `pub static MYSQL` and `SQLITE`: each engine's `Migrator`, written by build.rs.
 include!(concat!(env!("OUT_DIR"), "/migrations.rs"));
-
-pub fn mysql() -> Migrator {
-    migrator(MYSQL_FILES)
-}
-
-pub fn sqlite() -> Migrator {
-    migrator(SQLITE_FILES)
-}
-
-/// Checksums are computed here, at each migration run (SHA-384 of a few KiB, once per cold
-/// start); sqlx's macro computed them at compile time.
-fn migrator(files: &'static [(i64, &'static str, &'static str)]) -> Migrator {
-    Migrator::with_migrations(
-        files
-            .iter()
-            .map(|&(version, description, sql)| {
-                Migration::new(
-                    version,
-                    Cow::Borrowed(description),
-                    MigrationType::Simple,
-                    SqlStr::from_static(sql),
-                    sql.starts_with("-- no-transaction"),
-                )
-            })
-            .collect(),
-    )
-}
 
 /// sqlx's `Migrate` for MariaDB, over an `Any` connection (see the module's docs).
 pub struct OnMariaDb<'c>(pub &'c mut AnyConnection);
@@ -240,7 +214,7 @@ mod tests {
     /// reads from migrations/: same versions, names, SQL and checksums, none missing.
     #[test]
     fn embedded_migrations_match_sqlx_resolver() {
-        for (dir, embedded) in [("mysql", mysql()), ("sqlite", sqlite())] {
+        for (dir, embedded) in [("mysql", &MYSQL), ("sqlite", &SQLITE)] {
             let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
                 .join("../migrations")
                 .join(dir);
