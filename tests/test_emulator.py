@@ -18,6 +18,7 @@ crash, timeout, size and integrity tests run in Rust: `cargo test -p lambda-emul
 from __future__ import annotations
 
 import http.client
+import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlparse
@@ -76,6 +77,31 @@ def raw_get(api, path: str, header: bytes, value: bytes) -> tuple[int, bytes]:
 def test_a_forged_host_is_the_gateway_s_400(api, host):
     status, body = raw_get(api, LOGIN, b"Host", host)
     assert (status, body) == (400, b'{"message":"Bad Request"}'), (host, status, body)
+
+
+def raw_request(api, request: bytes) -> tuple[int, bytes]:
+    """One request written to the socket as given; the answer's status and body."""
+    base = urlparse(api.base)
+    with socket.create_connection((base.hostname, base.port), timeout=TIMEOUT) as sock:
+        sock.sendall(request)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return int(head.split(b" ", 2)[1]), body
+
+
+@pytest.mark.parametrize("authority", [b"h:99999", b"1.2.3.999", b"user@host"])
+def test_a_forged_authority_without_a_host_is_the_gateway_s_400(api, authority):
+    # No Host header: the event's host is the request target's authority.
+    request = b"GET http://" + authority + LOGIN.encode() + b" HTTP/1.1\r\nConnection: close\r\n\r\n"
+    status, body = raw_request(api, request)
+    assert (status, body) == (400, b'{"message":"Bad Request"}'), (authority, status, body)
+
+
+def test_no_host_at_all_reaches_the_function(api):
+    status, body = raw_request(api, b"GET " + LOGIN.encode() + b" HTTP/1.0\r\n\r\n")
+    assert status == 401 and b"Missing Authorization Header" in body, (status, body)
 
 
 @pytest.mark.parametrize("host", [b"api.example.com", b"localhost:9000", b"[::1]:9000", b"10.0.0.7"])

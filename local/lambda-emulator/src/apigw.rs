@@ -12,7 +12,7 @@ use aws_lambda_events::apigw::{
     ApiGatewayV2httpRequestContext, ApiGatewayV2httpRequestContextHttpDescription,
 };
 use aws_lambda_events::http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use aws_lambda_events::http::{StatusCode, Version, request};
+use aws_lambda_events::http::{StatusCode, Uri, Version, request};
 use aws_lambda_events::query_map::QueryMap;
 use base64_simd::STANDARD as BASE64;
 use bytes::Bytes;
@@ -110,32 +110,39 @@ struct Event<'a> {
     is_base64_encoded: bool,
 }
 
-/// API Gateway serves a request only for a host it has a domain for: one whose `Host` is
+/// API Gateway serves a request only for a host it has a domain for: one whose host is
 /// not a plain host name (or address) and optional port is answered 400 by the gateway,
 /// and nothing of it reaches a function. lambda_http builds each request's URI from the
-/// `Host` with the `url` crate and panics when that fails: a forged `Host: a b` was a 502.
-/// Checked with the same crate, after a strict character check (no user info, path,
+/// event's host with the `url` crate and panics when that fails: a forged `Host: a b` was a
+/// 502. Checked with the same crate, after a strict character check (no user info, path,
 /// percent-escapes or non-ASCII bytes).
-pub fn check_host(headers: &HeaderMap) -> Result<(), String> {
-    let mut hosts = headers.get_all(header::HOST).iter();
-    let (Some(host), None) = (hosts.next(), hosts.next()) else {
-        return match headers.contains_key(header::HOST) {
-            true => Err("more than one Host header".into()),
-            false => Ok(()),
-        };
+pub fn check_host(headers: &HeaderMap, uri: &Uri) -> Result<(), String> {
+    if headers.get_all(header::HOST).iter().nth(1).is_some() {
+        return Err("more than one Host header".into());
+    }
+    let Some(host) = request_host(headers, uri) else {
+        return Ok(());
     };
     let plain = host
-        .as_bytes()
         .iter()
         .all(|b| b.is_ascii_alphanumeric() || b".-_:[]".contains(b));
     let parses = || {
-        std::str::from_utf8(host.as_bytes())
+        std::str::from_utf8(host)
             .is_ok_and(|host| url::Url::parse(&format!("https://{host}/")).is_ok())
     };
     if host.is_empty() || !plain || !parses() {
-        return Err(format!("invalid Host header {host:?}"));
+        return Err(format!("invalid host {:?}", String::from_utf8_lossy(host)));
     }
     Ok(())
+}
+
+/// The host the event names: the `Host` header, else the request target's authority (a
+/// client may send `GET http://host/path` and no `Host`).
+fn request_host<'a>(headers: &'a HeaderMap, uri: &'a Uri) -> Option<&'a [u8]> {
+    headers
+        .get(header::HOST)
+        .map(HeaderValue::as_bytes)
+        .or_else(|| uri.authority().map(|a| a.as_str().as_bytes()))
 }
 
 /// API Gateway sets `X-Forwarded-Proto` itself; here nginx sets it in front (`$scheme`).
@@ -163,11 +170,8 @@ pub fn drop_forged_forwarded_proto(headers: &mut HeaderMap) {
 pub fn event(parts: &request::Parts, body: &[u8], origin: &Origin) -> serde_json::Result<Vec<u8>> {
     let raw_path = parts.uri.path();
     let raw_query = parts.uri.query().unwrap_or("");
-    let host = parts
-        .headers
-        .get(header::HOST)
-        .map(|h| String::from_utf8_lossy(h.as_bytes()).into_owned())
-        .or_else(|| parts.uri.authority().map(|a| a.to_string()))
+    let host = request_host(&parts.headers, &parts.uri)
+        .map(|h| String::from_utf8_lossy(h).into_owned())
         .unwrap_or_else(|| "localhost".into());
 
     let mut context = ApiGatewayV2httpRequestContext::default();
@@ -469,9 +473,20 @@ mod tests {
             b"functions_1",
             b"xn--exmple-cua.com",
         ] {
-            assert_eq!(check_host(&with("host", &[host])), Ok(()), "{host:?}");
+            assert_eq!(
+                check_host(&with("host", &[host]), &Uri::from_static("/")),
+                Ok(()),
+                "{host:?}"
+            );
         }
-        assert_eq!(check_host(&HeaderMap::new()), Ok(()), "none (HTTP/1.0)");
+        let none = HeaderMap::new();
+        assert_eq!(
+            check_host(&none, &Uri::from_static("/")),
+            Ok(()),
+            "none (HTTP/1.0)"
+        );
+        let target = Uri::from_static("http://api.example.com/x");
+        assert_eq!(check_host(&none, &target), Ok(()), "the target's authority");
     }
 
     /// Each of these made lambda_http panic (a 502) before the check.
@@ -489,10 +504,23 @@ mod tests {
             b"host/path",
             b"",
         ] {
-            assert!(check_host(&with("host", &[host])).is_err(), "{host:?}");
+            let origin_form = Uri::from_static("/");
+            assert!(
+                check_host(&with("host", &[host]), &origin_form).is_err(),
+                "{host:?}"
+            );
         }
         let two = with("host", &[b"a.example", b"b.example"]);
-        assert!(check_host(&two).is_err());
+        assert!(check_host(&two, &Uri::from_static("/")).is_err());
+        // No Host: the request target's authority is the event's host, and is checked.
+        for target in [
+            "http://h:99999/x",
+            "http://1.2.3.999/x",
+            "http://user@host/x",
+        ] {
+            let target = Uri::from_static(target);
+            assert!(check_host(&HeaderMap::new(), &target).is_err(), "{target}");
+        }
     }
 
     #[test]

@@ -71,7 +71,10 @@ impl Gateway {
             peer,
             done: false,
         };
-        let handled = match (&log.route, apigw::check_host(request.headers())) {
+        let handled = match (
+            &log.route,
+            apigw::check_host(request.headers(), request.uri()),
+        ) {
             (_, Err(why)) => {
                 Handled::gateway(Answer::gateway(StatusCode::BAD_REQUEST, "Bad Request"), why)
             }

@@ -225,7 +225,7 @@ impl Db {
                 // sqlx's Migrator over our MariaDB `Migrate` (store/migrations.rs says why);
                 // `run` would ask the connection for sqlx-mysql's.
                 let mut conn = self.pool.acquire().await?;
-                let mut on_mariadb = migrations::OnMariaDb(&mut conn);
+                let mut on_mariadb = migrations::OnMariaDb::new(&mut conn);
                 let run = migrations::MYSQL
                     .run_direct(None, &mut on_mariadb, false)
                     .await;
