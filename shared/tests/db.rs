@@ -466,32 +466,32 @@ async fn a_token_lookup_also_tells_whether_the_token_was_revoked() {
         let amy = users::find_by_id(&db.pool, id).await.unwrap();
         assert!(amy.is_some());
         assert_eq!(
-            users::find_for_token(&db.pool, "AMY", "jti-1")
+            users::find_for_token(&mut conn, "AMY", "jti-1")
                 .await
                 .unwrap(),
             (amy.clone(), false)
         );
         revoked::revoke(&db.pool, "jti-1", i64::MAX).await.unwrap();
         assert_eq!(
-            users::find_for_token(&db.pool, "amy", "jti-1")
+            users::find_for_token(&mut conn, "amy", "jti-1")
                 .await
                 .unwrap(),
             (amy.clone(), true)
         );
         assert_eq!(
-            users::find_for_token(&db.pool, "amy", "jti-2")
+            users::find_for_token(&mut conn, "amy", "jti-2")
                 .await
                 .unwrap(),
             (amy, false)
         );
         assert_eq!(
-            users::find_for_token(&db.pool, "nobody", "jti-1")
+            users::find_for_token(&mut conn, "nobody", "jti-1")
                 .await
                 .unwrap(),
             (None, true)
         );
         assert_eq!(
-            users::find_for_token(&db.pool, "nobody", "jti-3")
+            users::find_for_token(&mut conn, "nobody", "jti-3")
                 .await
                 .unwrap(),
             (None, false)
