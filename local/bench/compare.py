@@ -7,8 +7,12 @@ Both sets run at once, each under its own emulator (the emulator of its revision
 defaults), against one database migrated by this checkout's `migrate` and seeded by SQL
 as section c seeds it; so the revisions must share the schema. Every row alternates the
 two sides run by run (which goes first swaps each run) so that neither gets the quieter
-moments. Only reads: writes would change what the next row lists. Prints one Markdown
-table on stdout and writes it, with every run's figures, to target/bench-compare/.
+moments. Only reads: writes would change what the next row lists. Besides wrk's figures,
+each run's CPU time per request: of the side's whole tree (its emulator and function
+processes) and of MariaDB, read from /proc around the run. The runs do not overlap, so
+MariaDB's time in a run is that side's. CPU time moves less with the VM's speed than
+req/s does. Prints one Markdown table on stdout and writes it, with every run's figures,
+to target/bench-compare/.
 """
 
 from __future__ import annotations
@@ -28,7 +32,8 @@ from smtp_sink import SmtpSink
 from .client import checked_request
 from .config import EMAIL_SCHEDULE_SECONDS, RELEASE, ROOT, ROOT_PASSWORD, START_TIMEOUT, WRK_RUNS, WRK_SECONDS
 from .environment import bench_env, migrate_database
-from .figures import fmt_ms, fmt_rate
+from .figures import fmt_ms, fmt_rate, median
+from .procs import comm, cpu_seconds, process_tree
 from .runlog import BenchError, log
 from .seed import add_bench_user, add_forms
 from .wrk import lua_script, summary, wrk
@@ -47,8 +52,8 @@ ROWS = [
 ]
 
 
-def start_side(bin_dir: Path, env: dict, log_path: Path, cleanup: ExitStack) -> str:
-    """One revision's emulator over its binaries, ready: its public base URL."""
+def start_side(bin_dir: Path, env: dict, log_path: Path, cleanup: ExitStack) -> tuple[str, int]:
+    """One revision's emulator over its binaries, ready: its public base URL and its pid."""
     port = free_port()
     try:
         proc, _ = launch_emulator(bin_dir, port, env, log_path)
@@ -60,46 +65,71 @@ def start_side(bin_dir: Path, env: dict, log_path: Path, cleanup: ExitStack) -> 
     while time.monotonic() < deadline:
         try:
             if requests.get(base + "/health", timeout=5).status_code == 200:
-                return base
+                return base, proc.pid
         except requests.RequestException:
             pass
         time.sleep(0.2)
     raise BenchError(f"{bin_dir}: /health did not answer 200 within {START_TIMEOUT:.0f} s")
 
 
-def measure(bases: dict, script: Path, name: str, path: str, connections: int) -> dict:
-    """WRK_RUNS runs of WRK_SECONDS per side after a 1 s warm-up, the sides alternating."""
-    for base in bases.values():
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time so far of `pid` and every process below it (an instance that exited
+    meanwhile is missing from the second reading: its row would read low, never high)."""
+    return sum(cpu_seconds(p) or 0.0 for p in process_tree(pid))
+
+
+def mariadb_cpu_seconds() -> float:
+    """CPU time so far of every `mariadbd` on the machine (the harness starts one)."""
+    pids = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()]
+    return sum(cpu_seconds(p) or 0.0 for p in pids if comm(p) == "mariadbd")
+
+
+def measure(sides: dict, script: Path, name: str, path: str, connections: int) -> dict:
+    """WRK_RUNS runs of WRK_SECONDS per side after a 1 s warm-up, the sides alternating;
+    each with the CPU µs per request of the side's tree and of MariaDB."""
+    for base, _ in sides.values():
         wrk(base + path, connections, 1, script)
-    runs: dict[str, list] = {side: [] for side in bases}
+    runs: dict[str, list] = {side: [] for side in sides}
     for i in range(WRK_RUNS):
-        order = list(bases) if i % 2 == 0 else list(bases)[::-1]
+        order = list(sides) if i % 2 == 0 else list(sides)[::-1]
         for side in order:
-            result = wrk(bases[side] + path, connections, WRK_SECONDS, script)
+            base, pid = sides[side]
+            tree, db = tree_cpu_seconds(pid), mariadb_cpu_seconds()
+            result = wrk(base + path, connections, WRK_SECONDS, script)
+            tree, db = tree_cpu_seconds(pid) - tree, mariadb_cpu_seconds() - db
             result.pop("raw", None)
+            answered = result["requests"] or 1
+            result["service_cpu_us"] = tree * 1e6 / answered
+            result["mariadb_cpu_us"] = db * 1e6 / answered
             runs[side].append(result)
     row = {"row": name, "runs": runs}
     for side, results in runs.items():
         row[side] = summary(results)
+        for key in ("service_cpu_us", "mariadb_cpu_us"):
+            row[side][key] = median([r[key] for r in results])
     log(f"   {name}: old {fmt_rate(row['old']['rps'])} req/s, new {fmt_rate(row['new']['rps'])} req/s")
     return row
 
 
 def table(rows: list[dict], old_bin_dir: Path) -> str:
     lines = [
-        "| measurement | old req/s | new req/s | new ÷ old | old p50 | new p50 | old p99 | new p99 | errors old / new |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| measurement | old req/s | new req/s | new ÷ old | old p50 | new p50 | old p99 | new p99 | "
+        "CPU µs/req old / new: service | MariaDB | errors old / new |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         old, new = r["old"], r["new"]
         ratio = f"{new['rps'] / old['rps']:.2f}×" if old["rps"] and new["rps"] else "-"
         lines.append(f"| {r['row']} | {fmt_rate(old['rps'])} | {fmt_rate(new['rps'])} | {ratio} | "
                      f"{fmt_ms(old['p50_ms'])} | {fmt_ms(new['p50_ms'])} | {fmt_ms(old['p99_ms'])} | "
-                     f"{fmt_ms(new['p99_ms'])} | {old['errors']} / {new['errors']} |")
+                     f"{fmt_ms(new['p99_ms'])} | {old['service_cpu_us']:,.0f} / {new['service_cpu_us']:,.0f} | "
+                     f"{old['mariadb_cpu_us']:,.0f} / {new['mariadb_cpu_us']:,.0f} | "
+                     f"{old['errors']} / {new['errors']} |")
     lines.append("")
     lines.append(f"old: {old_bin_dir}; new: {RELEASE}; each under its own lambda-emulator with its defaults; "
                  f"wrk -t1 -c1 / -t2 -c16, 1 s warm-up, median of {WRK_RUNS} runs of {WRK_SECONDS} s, "
-                 "the sides alternating.")
+                 "the sides alternating; CPU: medians of the runs' CPU time per answered request "
+                 "(/proc: utime + stime), the side's emulator and functions (service) and mariadbd.")
     return "\n".join(lines)
 
 
@@ -122,9 +152,9 @@ def main(argv: list[str]) -> int:
         env.update(LAMBDA_EMULATOR_LOG="info", EMAIL_SCHEDULE_SECONDS=str(EMAIL_SCHEDULE_SECONDS),
                    CLEANUP_INTERVAL=str(EMAIL_SCHEDULE_SECONDS))
         migrate_database(database, env)
-        bases = {"old": start_side(old_bin_dir, env, tmp / "old.log", cleanup),
+        sides = {"old": start_side(old_bin_dir, env, tmp / "old.log", cleanup),
                  "new": start_side(RELEASE, env, tmp / "new.log", cleanup)}
-        login = checked_request("POST", bases["new"] + "/api/v1/auth/login", 200,
+        login = checked_request("POST", sides["new"][0] + "/api/v1/auth/login", 200,
                                 json={"username": "root", "password": ROOT_PASSWORD})
         if login is None or login.status_code != 200:
             raise BenchError("root login failed")
@@ -135,7 +165,7 @@ def main(argv: list[str]) -> int:
                 add_forms(db_url, submitter, listed, forms - listed)
                 listed = forms
             script = lua_script(tmp, f"row{index}", "GET", {**auth, **headers}, None)
-            rows.append(measure(bases, script, name, path, connections))
+            rows.append(measure(sides, script, name, path, connections))
     text = table(rows, old_bin_dir)
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     (OUT_DIR / "compare.txt").write_text(text + "\n")
