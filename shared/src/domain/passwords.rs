@@ -47,17 +47,20 @@ async fn off_the_executor<T: Send + 'static>(
 /// one that verifies an argon2id hash does, fresh pages included.
 fn hash_blocking(password: &str) -> Result<String, PasswordError> {
     let failed = |e: &dyn std::fmt::Display| PasswordError::Hash(e.to_string());
-    let argon2 = Argon2::default();
+    // The crate's defaults, named once: they make the hash and its PHC string alike.
+    let (algorithm, version, params) =
+        (Algorithm::default(), Version::default(), Params::default());
+    let argon2 = Argon2::new(algorithm, version, params.clone());
     let salt = argon2::password_hash::try_generate_salt().map_err(|e| failed(&e))?;
     let mut computed = [0u8; Params::DEFAULT_OUTPUT_LEN];
-    KEPT.with(argon2.params().block_count(), |memory| {
+    KEPT.with(params.block_count(), |memory| {
         argon2.hash_password_into_with_memory(password.as_bytes(), &salt, &mut computed, memory)
     })
     .map_err(|e| failed(&e))?;
     let phc = PasswordHash {
-        algorithm: Algorithm::Argon2id.ident(),
-        version: Some(Version::V0x13.into()),
-        params: ParamsString::try_from(argon2.params()).map_err(|e| failed(&e))?,
+        algorithm: algorithm.ident(),
+        version: Some(version.into()),
+        params: ParamsString::try_from(&params).map_err(|e| failed(&e))?,
         salt: Some(Salt::new(&salt).map_err(|e| failed(&e))?),
         hash: Some(Output::new(&computed).map_err(|e| failed(&e))?),
     };
