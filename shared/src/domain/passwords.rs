@@ -2,8 +2,8 @@
 //! off the async executor, at most once per request, and at most one per core at once in a
 //! process, however many invocations it serves together.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{LazyLock, Mutex};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{LazyLock, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use tokio::sync::Semaphore;
@@ -30,8 +30,11 @@ pub async fn hash(password: String) -> Result<String, PasswordError> {
 
 /// Hashes running at once in this process: one per core. More would only share the cores
 /// and each hold its own 19 MiB; the rest wait their turn here.
-static HASHING: LazyLock<Semaphore> =
-    LazyLock::new(|| Semaphore::new(std::thread::available_parallelism().map_or(1, |n| n.get())));
+static HASHING: LazyLock<Semaphore> = LazyLock::new(|| Semaphore::new(hashes_at_once()));
+
+fn hashes_at_once() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
 
 /// Runs `work` on a blocking thread once a core is free for it.
 async fn off_the_executor<T: Send + 'static>(
@@ -117,11 +120,15 @@ pub async fn verify_login(
     check
 }
 
-/// Argon2's working memory (19 MiB at the default parameters), kept for the next login
+/// Argon2's working memory (19 MiB at the default parameters), kept for the next logins
 /// of the process. The crate allocates it anew for every hash, and the freed blocks,
-/// split by small allocations in between, left `auth-login` at ~250 MiB after a minute
-/// of logins; kept, it is allocated once and faulted in once per burst of logins.
-static KEPT: KeptMemory = KeptMemory::new();
+/// split by small allocations in between, left `auth-login` at ~250 MiB after a minute of
+/// logins. Kept, it is allocated and faulted in once per burst of logins: while hashes
+/// overlap, one for each that runs at once ([`HASHING`]), and once a burst ends, one.
+/// With only one kept, the second of two hashes at once mapped its own and gave it back:
+/// at 16 connections of logins every other login paid for 19 MiB of fresh pages, and the
+/// kernel for unmapping them.
+static KEPT: LazyLock<KeptMemory> = LazyLock::new(|| KeptMemory::new(hashes_at_once()));
 
 /// How long the kept memory outlives the last login that used it. While logins keep
 /// coming each reuses it (faulting 19 MiB of fresh pages in costs a hash ~8 ms, a third
@@ -129,55 +136,64 @@ static KEPT: KeptMemory = KeptMemory::new();
 const KEPT_WHILE_IDLE: Duration = Duration::from_secs(2);
 
 struct KeptMemory {
-    blocks: Mutex<Vec<Block>>,
-    /// Hashes that have used `blocks`: a release waits until no new one came.
+    /// Working memories no hash is using now, at most `most` of them.
+    spare: Mutex<Vec<Vec<Block>>>,
+    most: usize,
+    /// Hashes running on kept memory now.
+    running: AtomicUsize,
+    /// Hashes that have used the kept memory: a release waits until no new one came.
     uses: AtomicU64,
 }
 
 impl KeptMemory {
-    const fn new() -> Self {
+    fn new(most: usize) -> Self {
         KeptMemory {
-            blocks: Mutex::new(Vec::new()),
+            spare: Mutex::new(Vec::new()),
+            most,
+            running: AtomicUsize::new(0),
             uses: AtomicU64::new(0),
         }
     }
 
-    /// Runs `hash` on `blocks` blocks of the kept memory, or of its own when another hash
-    /// holds it (two at once in one process: a runtime serving concurrently, tests).
-    fn with<T>(&self, blocks: usize, hash: impl FnOnce(&mut [Block]) -> T) -> T {
-        match self.blocks.try_lock() {
-            Ok(mut kept) => {
-                if kept.len() != blocks {
-                    *kept = vec![Block::default(); blocks];
-                }
-                self.uses.fetch_add(1, Ordering::Relaxed);
-                hash(&mut kept)
-            }
-            // Far above the allocator's mmap threshold (`init_process`), as the kept
-            // block is: mapped for this hash and given back to the kernel when dropped.
-            Err(_) => hash(&mut vec![Block::default(); blocks]),
-        }
+    fn spare(&self) -> MutexGuard<'_, Vec<Vec<Block>>> {
+        self.spare.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Frees the kept memory once `idle` has passed without a hash using it (freed, it goes
-    /// back to the kernel, as above). Called after each login, on the runtime that served it.
+    /// Runs `hash` on `blocks` blocks of kept memory, allocated when none is spare (more
+    /// hashes at once than before, or the first after a release). After, the memory is
+    /// kept while another hash runs (the next login takes it), or when none is spare.
+    fn with<T>(&self, blocks: usize, hash: impl FnOnce(&mut [Block]) -> T) -> T {
+        let kept = self.spare().pop().filter(|memory| memory.len() == blocks);
+        // Far above the allocator's mmap threshold (`init_process`): mapped on its own,
+        // and given back to the kernel when freed.
+        let mut memory = kept.unwrap_or_else(|| vec![Block::default(); blocks]);
+        self.uses.fetch_add(1, Ordering::Relaxed);
+        self.running.fetch_add(1, Ordering::Relaxed);
+        let hashed = hash(&mut memory);
+        let others_running = self.running.fetch_sub(1, Ordering::Relaxed) > 1;
+        let mut spare = self.spare();
+        if spare.len() < self.most && (others_running || spare.is_empty()) {
+            spare.push(memory);
+        }
+        hashed
+    }
+
+    /// Frees the kept memory once `idle` has passed without a hash using it. Called after
+    /// each login, on the runtime that served it. A hash running meanwhile keeps its own
+    /// until it is done, and its caller schedules another release.
     fn release_when_idle(&'static self, idle: Duration) {
         let seen = self.uses.load(Ordering::Relaxed);
         tokio::spawn(async move {
             tokio::time::sleep(idle).await;
-            if self.uses.load(Ordering::Relaxed) != seen {
-                return; // a later hash used it, and scheduled its own release
-            }
-            // Held: a hash is running on it now, and will schedule a release when done.
-            if let Ok(mut kept) = self.blocks.try_lock() {
-                *kept = Vec::new();
+            if self.uses.load(Ordering::Relaxed) == seen {
+                self.spare().clear();
             }
         });
     }
 
     #[cfg(test)]
-    fn kept_blocks(&self) -> usize {
-        self.blocks.lock().map_or(0, |kept| kept.len())
+    fn kept_blocks(&self) -> Vec<usize> {
+        self.spare().iter().map(Vec::len).collect()
     }
 }
 
@@ -246,15 +262,16 @@ mod tests {
                 assert_eq!(ours, candidate == "right");
             }
         }
-        // Another hash holding the kept memory: the second gets its own, same answer.
+        // No memory spare (other hashes hold it all): this one gets its own, same answer.
         let parsed = PasswordHash::new(&stored[0]).unwrap();
-        let _held = KEPT.blocks.lock().unwrap();
+        let held = std::mem::take(&mut *KEPT.spare());
         assert!(verify_argon2(b"right", &parsed));
+        drop(held);
     }
 
     #[tokio::test]
     async fn kept_memory_is_given_back_once_no_hash_used_it_for_a_while() {
-        let kept: &'static KeptMemory = Box::leak(Box::new(KeptMemory::new()));
+        let kept: &'static KeptMemory = Box::leak(Box::new(KeptMemory::new(2)));
         let idle = Duration::from_millis(100);
         let in_use = |_: &mut [Block]| ();
         kept.with(8, in_use);
@@ -264,12 +281,41 @@ mod tests {
         kept.with(8, in_use);
         kept.release_when_idle(idle);
         tokio::time::sleep(idle * 3 / 4).await;
-        assert_eq!(kept.kept_blocks(), 8);
+        assert_eq!(kept.kept_blocks(), [8]);
         tokio::time::sleep(idle * 2).await;
-        assert_eq!(kept.kept_blocks(), 0);
+        assert_eq!(kept.kept_blocks(), [] as [usize; 0]);
         // The next hash allocates it again.
         kept.with(8, in_use);
-        assert_eq!(kept.kept_blocks(), 8);
+        assert_eq!(kept.kept_blocks(), [8]);
+    }
+
+    /// Hashes at once each get memory of their own. While they overlap, up to as many as
+    /// the process runs at once keep theirs for the next ones; once none runs, one is kept.
+    #[test]
+    fn overlapping_hashes_keep_their_memory_while_they_overlap() {
+        let kept = KeptMemory::new(2);
+        let address = |memory: &mut [Block]| memory.as_ptr() as usize;
+        // Three at once, nested: each ends while the ones around it still run.
+        let (outer, inner, innermost) = kept.with(8, |outer| {
+            let (inner, innermost) = kept.with(8, |inner| {
+                let innermost = kept.with(8, address);
+                assert_eq!(kept.kept_blocks(), [8], "kept while others run");
+                (address(inner), innermost)
+            });
+            assert_eq!(kept.kept_blocks(), [8, 8], "at most two");
+            (address(outer), inner, innermost)
+        });
+        assert!(outer != inner && inner != innermost && outer != innermost);
+        // The last one ended with two spare already: its memory went.
+        assert_eq!(kept.kept_blocks(), [8, 8]);
+        // Two at once again: both reuse what was kept, and one stays after.
+        let again = kept.with(8, |first| (address(first), kept.with(8, address)));
+        let reused = [inner, innermost];
+        assert!(reused.contains(&again.0) && reused.contains(&again.1));
+        assert_eq!(kept.kept_blocks(), [8]);
+        // Another size (other parameters) is not reused: a fresh one, kept instead.
+        kept.with(4, |_| ());
+        assert_eq!(kept.kept_blocks(), [4]);
     }
 
     #[tokio::test]
