@@ -8,8 +8,8 @@
 
 use std::fmt;
 use std::net::IpAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -201,6 +201,10 @@ end
 return counts
 ";
 
+/// [`HIT_SCRIPT`] with its SHA-1, computed once per process: requests send the hash
+/// (`EVALSHA`), and the script itself only when Redis does not know it yet.
+static HIT: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(HIT_SCRIPT));
+
 impl Redis {
     pub fn new(url: &str) -> Result<Self, redis::RedisError> {
         let client = redis::Client::open(url)?;
@@ -230,8 +234,7 @@ impl Redis {
         client: &str,
         path: &str,
     ) -> Result<Option<&'a Limit>, redis::RedisError> {
-        let script = redis::Script::new(HIT_SCRIPT);
-        let mut invocation = script.prepare_invoke();
+        let mut invocation = HIT.prepare_invoke();
         for limit in limits {
             invocation
                 .key(format!(
