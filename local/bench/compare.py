@@ -1,5 +1,5 @@
-"""`make bench-compare OLD=<revision>`: the warm read rows of section c for an earlier
-revision's release binaries and this checkout's, side by side in one run.
+"""`make bench-compare OLD=<revision>`: the warm read rows of section c and its logins for an
+earlier revision's release binaries and this checkout's, side by side in one run.
 
     .venv/bin/python local/harness.py -- .venv/bin/python -m local.bench.compare OLD_BIN_DIR
 
@@ -7,11 +7,11 @@ Both sets run at once, each under its own emulator (the emulator of its revision
 defaults), against one database migrated by this checkout's `migrate` and seeded by SQL
 as section c seeds it; so the revisions must share the schema. Every row alternates the
 two sides run by run (which goes first swaps each run) so that neither gets the quieter
-moments. Only reads: writes would change what the next row lists. Besides wrk's figures,
-each run's CPU time per request: of the side's whole tree (its emulator and function
-processes) and of MariaDB, read from /proc around the run. The runs do not overlap, so
-MariaDB's time in a run is that side's. CPU time moves less with the VM's speed than
-req/s does. Prints one Markdown table on stdout and writes it, with every run's figures,
+moments. Only reads and logins: writes would change what the next row lists. Besides
+wrk's figures, each run's CPU time per request: of the side's whole tree (its emulator and
+function processes) and of MariaDB, read from /proc around the run. The runs do not
+overlap, so MariaDB's time in a run is that side's. CPU time moves less with the VM's
+speed than req/s does. Prints one Markdown table on stdout and writes it, with every run's figures,
 to target/bench-compare/.
 """
 
@@ -40,15 +40,22 @@ from .wrk import lua_script, summary, wrk
 
 OUT_DIR = ROOT / "target" / "bench-compare"
 
-# (forms in the database, row name, path, connections, extra headers)
+LOGIN = json.dumps({"username": "root", "password": ROOT_PASSWORD})
+
+# (forms in the database, row name, method, path, connections, extra headers, body); rows
+# with a body send no token. A login writes nothing: the list rows after it are unchanged.
 ROWS = [
-    (100, "GET /api/v1/auth/login (whoami, root) c16", "/api/v1/auth/login", 16, {}),
-    (100, "GET /api/v1/form (100 forms) c1", "/api/v1/form", 1, {}),
-    (100, "GET /api/v1/form (100 forms) c16", "/api/v1/form", 16, {}),
-    (10_000, "GET /api/v1/form (10,000 forms) c1", "/api/v1/form", 1, {}),
-    (10_000, "GET /api/v1/form (10,000 forms) c16", "/api/v1/form", 16, {}),
-    (10_000, "GET /api/v1/form (10,000 forms, gzip) c1", "/api/v1/form", 1, {"Accept-Encoding": "gzip"}),
-    (10_000, "GET /api/v1/form (10,000 forms, gzip) c16", "/api/v1/form", 16, {"Accept-Encoding": "gzip"}),
+    (100, "GET /api/v1/auth/login (whoami, root) c16", "GET", "/api/v1/auth/login", 16, {}, None),
+    (100, "POST /api/v1/auth/login (200) c16", "POST", "/api/v1/auth/login", 16,
+     {"Content-Type": "application/json"}, LOGIN),
+    (100, "GET /api/v1/form (100 forms) c1", "GET", "/api/v1/form", 1, {}, None),
+    (100, "GET /api/v1/form (100 forms) c16", "GET", "/api/v1/form", 16, {}, None),
+    (10_000, "GET /api/v1/form (10,000 forms) c1", "GET", "/api/v1/form", 1, {}, None),
+    (10_000, "GET /api/v1/form (10,000 forms) c16", "GET", "/api/v1/form", 16, {}, None),
+    (10_000, "GET /api/v1/form (10,000 forms, gzip) c1", "GET", "/api/v1/form", 1,
+     {"Accept-Encoding": "gzip"}, None),
+    (10_000, "GET /api/v1/form (10,000 forms, gzip) c16", "GET", "/api/v1/form", 16,
+     {"Accept-Encoding": "gzip"}, None),
 ]
 
 
@@ -160,11 +167,12 @@ def main(argv: list[str]) -> int:
             raise BenchError("root login failed")
         auth = {"Authorization": f"Bearer {login.json()['access_token']}"}
         submitter, listed = add_bench_user(db_url), 0
-        for index, (forms, name, path, connections, headers) in enumerate(ROWS):
+        for index, (forms, name, method, path, connections, headers, body) in enumerate(ROWS):
             if forms > listed:
                 add_forms(db_url, submitter, listed, forms - listed)
                 listed = forms
-            script = lua_script(tmp, f"row{index}", "GET", {**auth, **headers}, None)
+            token = auth if body is None else {}
+            script = lua_script(tmp, f"row{index}", method, {**token, **headers}, body)
             rows.append(measure(sides, script, name, path, connections))
     text = table(rows, old_bin_dir)
     OUT_DIR.mkdir(parents=True, exist_ok=True)
