@@ -11,8 +11,8 @@ moments. Only reads and logins: writes would change what the next row lists. Bes
 wrk's figures, each run's CPU time per request: of the side's whole tree (its emulator and
 function processes) and of MariaDB, read from /proc around the run. The runs do not
 overlap, so MariaDB's time in a run is that side's. CPU time moves less with the VM's
-speed than req/s does. Prints one Markdown table on stdout and writes it, with every run's figures,
-to target/bench-compare/.
+speed than req/s does. Prints one Markdown table on stdout and writes it, with every run's
+figures, to target/bench-compare/.
 """
 
 from __future__ import annotations
