@@ -29,18 +29,18 @@ import requests
 
 from conftest import create_mysql_database, drop_mysql_database, free_port, launch_emulator, stop_server
 from smtp_sink import SmtpSink
-from .client import checked_request
-from .config import EMAIL_SCHEDULE_SECONDS, RELEASE, ROOT, ROOT_PASSWORD, START_TIMEOUT, WRK_RUNS, WRK_SECONDS
+from .config import EMAIL_SCHEDULE_SECONDS, RELEASE, ROOT, ROOT_LOGIN, START_TIMEOUT, WRK_RUNS, WRK_SECONDS
 from .environment import bench_env, migrate_database
 from .figures import fmt_ms, fmt_rate, median
 from .procs import comm, cpu_seconds, process_tree
 from .runlog import BenchError, log
+from .section_c import root_token
 from .seed import add_bench_user, add_forms
 from .wrk import lua_script, summary, wrk
 
 OUT_DIR = ROOT / "target" / "bench-compare"
 
-LOGIN = json.dumps({"username": "root", "password": ROOT_PASSWORD})
+LOGIN = json.dumps(ROOT_LOGIN)
 
 # (forms in the database, row name, method, path, connections, extra headers, body); rows
 # with a body send no token. A login writes nothing: the list rows after it are unchanged.
@@ -161,11 +161,7 @@ def main(argv: list[str]) -> int:
         migrate_database(database, env)
         sides = {"old": start_side(old_bin_dir, env, tmp / "old.log", cleanup),
                  "new": start_side(RELEASE, env, tmp / "new.log", cleanup)}
-        login = checked_request("POST", sides["new"][0] + "/api/v1/auth/login", 200,
-                                json={"username": "root", "password": ROOT_PASSWORD})
-        if login is None or login.status_code != 200:
-            raise BenchError("root login failed")
-        auth = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        auth = {"Authorization": f"Bearer {root_token(sides['new'][0])}"}
         submitter, listed = add_bench_user(db_url), 0
         for index, (forms, name, method, path, connections, headers, body) in enumerate(ROWS):
             if forms > listed:

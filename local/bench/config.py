@@ -61,6 +61,8 @@ FLOOR_SECONDS = 1  # the floor run beside each run of a row
 IDLE_FLOOR_MS = 500.0
 
 ROOT_PASSWORD = "bench-root-password"
+# The body of root's login, as the bench and bench-compare send it.
+ROOT_LOGIN = {"username": "root", "password": ROOT_PASSWORD}
 RATELIMIT = "1000000/second"  # every request is counted in Redis, none refused
 NOT_LAMBDAS = {"migrate", "lambda-emulator"}  # a command-line step, the self-hosted runtime
 EVENT_FUNCTIONS = {"email", "cleanup"}  # invoked with `{}`, not over HTTP

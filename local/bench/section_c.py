@@ -11,7 +11,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from .client import checked_request
-from .config import FLOOR_PATH, LIST_SAMPLES, LIST_SIZES, ROOT_PASSWORD, UNLIMITED_ROWS, WRK_LOGIN_SECONDS, WRK_RUNS
+from .config import FLOOR_PATH, LIST_SAMPLES, LIST_SIZES, ROOT_LOGIN, UNLIMITED_ROWS, WRK_LOGIN_SECONDS, WRK_RUNS
 from .config import WRK_SECONDS as S  # the rows' seconds per run
 from .emulator import Emulator
 from .figures import fmt_bytes, fmt_ms
@@ -46,9 +46,9 @@ def start_fronts(results: dict, cleanup: ExitStack, env: dict, port: int, functi
     return emu, nginx
 
 
-def root_token(emu: Emulator) -> str:
-    login = checked_request("POST", emu.base + "/api/v1/auth/login", 200,
-                            json={"username": "root", "password": ROOT_PASSWORD})
+def root_token(base: str) -> str:
+    """An access token of root's, from the emulator at `base`."""
+    login = checked_request("POST", base + "/api/v1/auth/login", 200, json=ROOT_LOGIN)
     if login is None or login.status_code != 200:
         raise BenchError(f"root login: {login.status_code if login is not None else 'no answer'}")
     return login.json()["access_token"]
@@ -134,7 +134,7 @@ def api_rows(results: dict, fronts: list[dict], tmp: Path, emu: Emulator, token:
     rows += lists
     rows += gzip_rows(results, fronts, tmp, emu, auth)
     rows += form_post_rows(results, fronts, tmp, auth, db_url, sink)
-    login_body = json.dumps({"username": "root", "password": ROOT_PASSWORD})
+    login_body = json.dumps(ROOT_LOGIN)
     rows += warm_row(fronts, tmp, "login_post", "POST /api/v1/auth/login (200)", "POST", "/api/v1/auth/login",
                      {"Content-Type": "application/json"}, login_body, 200, WRK_LOGIN_SECONDS, "argon2 verify")
     return rows, list_growth
@@ -152,7 +152,7 @@ def section_c(results: dict, cleanup: ExitStack, env: dict, port: int, functions
         {"name": "nginx", "base": nginx.base, "verify": str(nginx.cert)},
     ]
     redis_before = redis_scripts_run(redis_url)
-    token = root_token(emu)
+    token = root_token(emu.base)
     submitter = add_bench_user(db_url)
     warm = floor_rows(results, fronts, env, nginx, tmp)
     rows, list_growth = api_rows(results, fronts, tmp, emu, token, db_url, submitter, sink)
