@@ -28,6 +28,7 @@ from authhelpers import (
 from formhelpers import (
     FORM,
     RESOLVE_PAGE,
+    all_forms,
     already_resolved,
     create_form,
     form_subject,
@@ -303,3 +304,44 @@ def test_link_needs_no_authorization_and_ignores_a_bad_one(api):
     form_id, link = new_form_with_link(api, submitter, adm)
     resp = api.get(link_path(api, link, RESOLVE_PAGE), headers=auth("garbage"))
     expect_page(resp, 200, *success_texts(form_id, submitter))
+
+
+def test_every_change_shows_in_the_next_list_whichever_function_made_it(api):
+    """`GET /form` keeps the list it wrote until a form changes (the forms' version, raised in
+    the changing transaction). Every change shows in the very next list, including those the
+    other functions make while `form` holds a kept list: the API resolve (`form-resolve`) and
+    the e-mailed link (`resolve`)."""
+    user = make_user(api, log_in=True)
+    adm = make_user(api, admin=True, log_in=True)
+
+    def ids(token):
+        return [f["id"] for f in all_forms(api, token)]
+
+    def warm():
+        # Asked twice: the second answer is the kept one, and what follows must replace it.
+        for token in (adm.token, user.token):
+            assert ids(token) == ids(token)
+
+    warm()
+    mine_before, every_before = ids(user.token), ids(adm.token)
+    first, link = new_form_with_link(api, user, adm)
+    assert ids(user.token) == mine_before + [first]
+    assert ids(adm.token) == every_before + [first]
+
+    warm()
+    expect(api.patch(FORM, json={"id": first, "receipt": "edited"}, headers=user.headers), 200)
+    assert [f["receipt"] for f in all_forms(api, user.token) if f["id"] == first] == ["edited"]
+
+    warm()
+    expect_page(open_page(api, link), 200, *success_texts(first, user))
+    assert [f["resolved_at"] is not None for f in all_forms(api, user.token) if f["id"] == first] == [True]
+
+    second = create_form(api, user)
+    warm()
+    expect(resolve_as(api, adm.token, second), 200)
+    assert [f["resolved_at"] is not None for f in all_forms(api, adm.token) if f["id"] == second] == [True]
+
+    warm()
+    expect(api.delete(FORM, json={"id": first}, headers=user.headers), 200)
+    assert ids(user.token) == mine_before + [second]
+    assert ids(adm.token) == every_before + [second]

@@ -1,5 +1,7 @@
 """Section e: GET /api/v1/form as admin, LIST_SAMPLES sequential requests at one list size
-(the warm rows of c run beside it at each size)."""
+(the warm rows of c run beside it at each size). Each request follows a change to the forms
+(their version raised by SQL, untimed), so every list is read and written afresh, at either
+size: the growth is the rows', not the kept list's (`shared/src/app/form_lists.rs`)."""
 
 from __future__ import annotations
 
@@ -10,16 +12,20 @@ from .config import IDENTITY, LIST_GET_TIMEOUT, LIST_SAMPLES
 from .emulator import Emulator
 from .figures import median
 from .runlog import BenchError, anomaly
+from .seed import FORMS_CHANGED
+from .stores import mysql
 
 
-def list_timing(emu: Emulator, token: str, forms: int) -> dict:
+def list_timing(emu: Emulator, token: str, forms: int, db_url: str) -> dict:
     url = emu.base + "/api/v1/form"
     headers = {"Authorization": f"Bearer {token}"}
     samples, lost, wrong_status, size = [], 0, 0, None
     checked_request("GET", url, 200, headers=headers, timeout=LIST_GET_TIMEOUT)  # warm, not sampled
-    with requests.Session() as session:
+    db = mysql(db_url)
+    with db, db.cursor() as cursor, requests.Session() as session:
         session.headers.update(IDENTITY)
         while len(samples) < LIST_SAMPLES:
+            cursor.execute(FORMS_CHANGED)
             if lost + wrong_status > LIST_SAMPLES:
                 raise BenchError(f"GET /api/v1/form ({forms} forms): {lost} without answer, {wrong_status} not 200")
             try:

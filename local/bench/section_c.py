@@ -84,7 +84,7 @@ def list_rows(fronts: list[dict], tmp: Path, emu: Emulator, token: str, auth: di
         rows += warm_row(fronts, tmp, f"list{forms}", f"GET /api/v1/form ({forms:,} forms)", "GET", "/api/v1/form",
                          auth, None, 200, S)
         log(f"e. list timing at {forms} forms, {LIST_SAMPLES} sequential requests")
-        list_growth.append(list_timing(emu, token, forms))
+        list_growth.append(list_timing(emu, token, forms, db_url))
         log(f"   median {fmt_ms(list_growth[-1]['median_ms'])}")
     return rows, list_growth
 

@@ -1,5 +1,6 @@
 """The bench database's content: the submitter and the forms the list rows read, the
-e-mails section f drains (all written by SQL, no API call)."""
+e-mails section f drains (all written by SQL, no API call). Forms written by SQL raise the
+forms' version as the API's writes do, so no list kept by `form` answers for the old ones."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ FORM_INSERT = (
     "INSERT INTO forms (submitter_id, form_time, customer_name, course, payment_method, "
     "amount_cents, receipt, resolved_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
 )
+# What every change to `forms` does in its transaction (shared/src/store/forms.rs).
+FORMS_CHANGED = "UPDATE forms_version SET version = version + 1 WHERE id = 1"
 OUTBOX_INSERT = (
     "INSERT INTO email_outbox (to_address, to_name, subject, text_body, html_body, created_at, "
     "status, attempts, next_attempt_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
@@ -34,6 +37,7 @@ def add_forms(db_url: str, submitter_id: int, start: int, count: int) -> None:
         for i in range(start, start + count)
     ]
     sql_many(db_url, FORM_INSERT, rows)
+    sql(db_url, FORMS_CHANGED)
 
 
 def add_bench_user(db_url: str) -> int:

@@ -30,6 +30,8 @@ pub struct AppState {
     pub notifier: notify::Notifier,
     /// Present when `REDIS_URL` is set: rate limits (production) and `/health`.
     pub redis: Option<store::ratelimit::Redis>,
+    /// The lists `GET /form` wrote, for the next one of the same forms.
+    pub form_lists: app::form_lists::KeptLists,
 }
 
 impl AppState {
@@ -47,6 +49,7 @@ impl AppState {
                 .transpose()?,
             config,
             db,
+            form_lists: Default::default(),
         })
     }
 

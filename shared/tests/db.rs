@@ -649,3 +649,141 @@ async fn the_form_list_reads_every_column_in_id_order_on_either_driver() {
     })
     .await;
 }
+
+/// The forms' version as the token lookup of `GET /form` reads it.
+async fn forms_version(conn: &mut sqlx::AnyConnection) -> i64 {
+    let ((user, _), version) = users::find_for_token_with_forms_version(conn, "amy", "j")
+        .await
+        .unwrap();
+    assert!(user.is_some());
+    version.expect("the forms_version row").0
+}
+
+#[tokio::test]
+async fn every_change_to_a_form_raises_the_forms_version_with_it() {
+    on_both_engines("forms_version", |state| async move {
+        let db = &state.db;
+        let mut conn = db.pool.acquire().await.unwrap();
+        let amy = users::insert(&mut conn, &new_user("Amy", "amy@example.test"))
+            .await
+            .unwrap();
+        let fields = |receipt: &str| FormFields {
+            time: 1_700_000_000,
+            customer_name: "Zoë".into(),
+            course: "k".into(),
+            payment_method: PaymentMethod::Cash,
+            amount: Cents(100),
+            receipt: receipt.into(),
+        };
+        let start = forms_version(&mut conn).await;
+
+        let id = forms::insert(&mut conn, amy, &fields("a")).await.unwrap();
+        assert_eq!(forms_version(&mut conn).await, start + 1, "insert");
+        let mut form = forms::find(&mut *conn, id).await.unwrap().unwrap();
+        form.fields = fields("b");
+        assert!(forms::update_open(&mut conn, &form).await.unwrap());
+        assert_eq!(forms_version(&mut conn).await, start + 2, "edit");
+        assert!(forms::resolve_open(&mut conn, id, 1).await.unwrap());
+        assert_eq!(forms_version(&mut conn).await, start + 3, "resolve");
+        // nothing written, nothing raised
+        assert!(!forms::resolve_open(&mut conn, id, 2).await.unwrap());
+        assert!(!forms::update_open(&mut conn, &form).await.unwrap());
+        assert_eq!(forms_version(&mut conn).await, start + 3, "nothing written");
+        forms::delete(&mut conn, id).await.unwrap();
+        assert_eq!(forms_version(&mut conn).await, start + 4, "delete");
+
+        // the number commits with the change, or not at all
+        let mut tx = db.begin_write().await.unwrap();
+        forms::insert(&mut tx, amy, &fields("c")).await.unwrap();
+        tx.rollback().await.unwrap();
+        assert_eq!(forms_version(&mut conn).await, start + 4, "rolled back");
+
+        // no user, no version: the request is refused anyway
+        let found = users::find_for_token_with_forms_version(&mut conn, "nobody", "j")
+            .await
+            .unwrap();
+        assert_eq!(found, ((None, false), None));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_kept_form_list_answers_until_a_form_changes() {
+    on_both_engines("kept_lists", |state| async move {
+        use shared::app::forms::list;
+        use shared::domain::jwt::TokenType;
+        use shared::web::http::JsonArray;
+
+        let db = &state.db;
+        let mut conn = db.pool.acquire().await.unwrap();
+        let mut ada = new_user("Ada", "ada@example.test");
+        ada.is_admin = true;
+        let ada_id = users::insert(&mut conn, &ada).await.unwrap();
+        let bob = users::insert(&mut conn, &new_user("Bob", "bob@example.test"))
+            .await
+            .unwrap();
+        let token = |name: &str| {
+            let now = shared::domain::now();
+            state.jwt.issue(name, TokenType::Access, 900, now).unwrap()
+        };
+        let (ada_token, bob_token) = (token("ada"), token("bob"));
+        let receipts = async |token: &str| -> Vec<String> {
+            let text = list(&state, token, Box::<JsonArray>::default())
+                .await
+                .unwrap();
+            let listed: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
+            listed
+                .iter()
+                .map(|form| form["receipt"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        let fields = |receipt: &str| FormFields {
+            time: 1_700_000_000,
+            customer_name: "c".into(),
+            course: "k".into(),
+            payment_method: PaymentMethod::Cheque,
+            amount: Cents(1),
+            receipt: receipt.into(),
+        };
+        let by_hand = async |conn: &mut sqlx::AnyConnection, receipt: &str| {
+            sqlx::query(
+                "INSERT INTO forms (submitter_id, form_time, customer_name, course, \
+                 payment_method, amount_cents, receipt, resolved_at) \
+                 VALUES (?, 1, 'c', 'k', 'cash', 100, ?, NULL)",
+            )
+            .bind(bob.0)
+            .bind(receipt)
+            .execute(conn)
+            .await
+            .unwrap();
+        };
+
+        forms::insert(&mut conn, bob, &fields("first"))
+            .await
+            .unwrap();
+        assert_eq!(receipts(&ada_token).await, ["first"]);
+        assert_eq!(receipts(&bob_token).await, ["first"]);
+        // Written by hand, the version not raised: the kept lists answer, for a while.
+        by_hand(&mut conn, "by hand").await;
+        assert_eq!(receipts(&ada_token).await, ["first"]);
+        assert_eq!(receipts(&bob_token).await, ["first"]);
+        // Any change through the store: every list is read again.
+        forms::insert(&mut conn, ada_id, &fields("ada's"))
+            .await
+            .unwrap();
+        assert_eq!(receipts(&ada_token).await, ["first", "by hand", "ada's"]);
+        assert_eq!(receipts(&bob_token).await, ["first", "by hand"]);
+        // Who sees what is read with every request, not kept.
+        users::set_admin(&mut *conn, bob, true).await.unwrap();
+        assert_eq!(receipts(&bob_token).await, ["first", "by hand", "ada's"]);
+        // A change by hand shows once the kept list is KEPT_FOR old.
+        by_hand(&mut conn, "later").await;
+        assert_eq!(receipts(&ada_token).await, ["first", "by hand", "ada's"]);
+        tokio::time::sleep(shared::app::form_lists::KEPT_FOR).await;
+        assert_eq!(
+            receipts(&ada_token).await,
+            ["first", "by hand", "ada's", "later"]
+        );
+    })
+    .await;
+}

@@ -7,9 +7,9 @@ use shared::AppState;
 use shared::app::forms;
 use shared::domain::jwt::TokenType;
 use shared::web::http::{
-    ApiError, JsonArray, no_content, ok_json, raw_body, required_json_body, respond,
+    ApiError, JsonArray, no_content, ok_json, ok_json_text, raw_body, required_json_body, respond,
 };
-use shared::web::{auth, form_json, requests};
+use shared::web::{auth, requests};
 
 /// One invocation: the whole answer to one request (rate limits and compression are the
 /// runtime's, `shared::web::runtime::run_http`).
@@ -21,13 +21,9 @@ async fn answer(state: &AppState, req: Request) -> Result<Response<Body>, ApiErr
     let access = Some(TokenType::Access);
     match *req.method() {
         Method::GET => {
-            let caller = auth::caller(state, req.headers(), access).await?;
-            let mut list = JsonArray::default();
-            forms::list(state, &caller, &mut |form| {
-                list.push_written(|text| form_json::write(text, &form))
-            })
-            .await?;
-            list.into_response()
+            let token = auth::bearer(req.headers())?;
+            let list = forms::list(state, token, Box::<JsonArray>::default()).await?;
+            Ok(ok_json_text(list))
         }
         Method::POST => {
             let body = required_json_body(&req)?;

@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use crate::AppState;
 use crate::app::error::AppError;
+use crate::domain::form::FormsVersion;
 use crate::domain::jwt::{Claims, TokenType};
 use crate::domain::now;
 use crate::domain::passwords;
@@ -34,6 +35,22 @@ pub async fn authenticate(
         .run(async |conn| users::find_for_token(conn, &claims.identity, &claims.jti).await)
         .await?;
     caller(claims, found)
+}
+
+/// [`authenticate`] with an access token, and the forms' version read in the same
+/// statement (`GET /form`; `None` if its row is missing).
+pub async fn authenticate_with_forms_version(
+    state: &AppState,
+    token: &str,
+) -> Result<(Caller, Option<FormsVersion>), AppError> {
+    let claims = verify(state, token, Some(TokenType::Access))?;
+    let (found, version) = state
+        .db
+        .run(async |conn| {
+            users::find_for_token_with_forms_version(conn, &claims.identity, &claims.jti).await
+        })
+        .await?;
+    Ok((caller(claims, found)?, version))
 }
 
 fn verify(state: &AppState, token: &str, wanted: Option<TokenType>) -> Result<Claims, AppError> {

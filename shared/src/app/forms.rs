@@ -1,10 +1,13 @@
 //! Payment records: contract section 4 and the form e-mails of section 6.
 
+use std::time::Instant;
+
 use futures_util::future::BoxFuture;
 
 use crate::AppState;
-use crate::app::auth::Caller;
+use crate::app::auth::{self, Caller};
 use crate::app::error::AppError;
+use crate::app::form_lists::ListScope;
 use crate::app::mail::{LinkBase, recipient, resolve_link};
 use crate::domain::email_templates::{self, FormDetails, Person};
 use crate::domain::form::{self, Form, FormFields, FormId, FormPatch, FormView};
@@ -13,17 +16,43 @@ use crate::domain::refusal::{Change, Refusal};
 use crate::domain::user::User;
 use crate::store::{forms, outbox, users};
 
-/// `GET /form`: every form for an admin, the caller's own otherwise; one query, each form
-/// handed to `each` as it is read (10,000 forms are never held at once).
+/// A list being written, form by form, in the web edge's format.
+pub trait ListWriter: Send {
+    fn push(&mut self, form: FormView<'_>);
+    /// The list's text.
+    fn finish(self: Box<Self>) -> Result<String, AppError>;
+}
+
+/// `GET /form` with the caller's access token: every form for an admin, the caller's own
+/// otherwise, as `writer` writes them. One query, each form handed to `writer` as it is
+/// read (10,000 forms are never held at once); or none, when this instance wrote the same
+/// list since the forms last changed ([`KeptLists`](crate::app::form_lists::KeptLists)).
 pub fn list<'a>(
     state: &'a AppState,
-    caller: &'a Caller,
-    each: &'a mut (dyn FnMut(FormView<'_>) + Send),
-) -> BoxFuture<'a, Result<(), AppError>> {
+    token: &'a str,
+    mut writer: Box<dyn ListWriter + 'a>,
+) -> BoxFuture<'a, Result<String, AppError>> {
     Box::pin(async move {
-        let submitter = (!caller.user.is_admin).then_some(caller.user.id);
-        forms::for_each(&state.db, submitter, each).await?;
-        Ok(())
+        let read_at = Instant::now();
+        let (caller, version) = auth::authenticate_with_forms_version(state, token).await?;
+        let scope = match caller.user.is_admin {
+            true => ListScope::Every,
+            false => ListScope::SubmittedBy(caller.user.id),
+        };
+        let kept = version.and_then(|version| state.form_lists.get(scope, version, read_at));
+        if let Some(text) = kept {
+            return Ok(String::from(&*text));
+        }
+        let submitter = match scope {
+            ListScope::Every => None,
+            ListScope::SubmittedBy(user) => Some(user),
+        };
+        forms::for_each(&state.db, submitter, |form| writer.push(form)).await?;
+        let text = writer.finish()?;
+        if let Some(version) = version {
+            state.form_lists.keep(scope, version, &text, read_at);
+        }
+        Ok(text)
     })
 }
 

@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod auth;
 pub mod cleanup;
 pub mod error;
+pub mod form_lists;
 pub mod forms;
 pub mod health;
 pub mod mail;

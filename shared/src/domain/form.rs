@@ -14,6 +14,11 @@ row_id!(
     FormId
 );
 
+/// The forms' version: raised by every change to any form, in the transaction that makes
+/// it (`store::forms::count_change`). Two reads under one version read the same forms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct FormsVersion(pub i64);
+
 /// How a payment was made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PaymentMethod {

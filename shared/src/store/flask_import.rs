@@ -23,7 +23,7 @@ use crate::domain::form::FormFields;
 use crate::domain::now;
 use crate::domain::user::key;
 use crate::store::db::{Db, DbError, Tx};
-use crate::store::forms::{FieldsRow, bind_fields};
+use crate::store::forms::{self, FieldsRow, bind_fields};
 
 /// Rows per read and per target transaction.
 const BATCH: i64 = 1000;
@@ -472,6 +472,7 @@ async fn copy_forms(
             insert_form(&mut tx, &kept, &fields).await?;
             copied += 1;
         }
+        forms::count_change(&mut tx).await?;
         tx.commit().await?;
         if total > BATCH {
             progress(format!("forms: {} of {total} done", ids.len()));

@@ -222,6 +222,7 @@ pub async fn insert(
                 .await?
         }
     };
+    count_change(conn).await?;
     Ok(FormId(id))
 }
 
@@ -234,17 +235,21 @@ pub async fn update_open(conn: &mut AnyConnection, form: &Form) -> Result<bool, 
     );
     let updated = bind_fields(update, &form.fields)
         .bind(form.id.0)
-        .execute(conn)
+        .execute(&mut *conn)
         .await?;
-    Ok(updated.rows_affected() == 1)
+    let written = updated.rows_affected() == 1;
+    if written {
+        count_change(conn).await?;
+    }
+    Ok(written)
 }
 
 pub async fn delete(conn: &mut AnyConnection, id: FormId) -> Result<(), DbError> {
     sqlx::query("DELETE FROM forms WHERE id = ?")
         .bind(id.0)
-        .execute(conn)
+        .execute(&mut *conn)
         .await?;
-    Ok(())
+    count_change(conn).await
 }
 
 /// Marks an open form resolved at `at`; whether this call did (two concurrent resolves:
@@ -254,7 +259,24 @@ pub async fn resolve_open(conn: &mut AnyConnection, id: FormId, at: i64) -> Resu
         sqlx::query("UPDATE forms SET resolved_at = ? WHERE id = ? AND resolved_at IS NULL")
             .bind(at)
             .bind(id.0)
-            .execute(conn)
+            .execute(&mut *conn)
             .await?;
-    Ok(updated.rows_affected() == 1)
+    let won = updated.rows_affected() == 1;
+    if won {
+        count_change(conn).await?;
+    }
+    Ok(won)
+}
+
+/// Raises the forms' version (`forms_version`; `GET /form` reads it with the caller's
+/// token, [`find_for_token_with_forms_version`](crate::store::users::find_for_token_with_forms_version))
+/// in the transaction that changes a form, so the change and the number commit together.
+/// Every writer of `forms` in this module calls it, and the Flask import. The row stays
+/// locked to the commit, so the numbers rise in the order the changes commit, and form
+/// writes queue from here to their commit (a few statements).
+pub(crate) async fn count_change(conn: &mut AnyConnection) -> Result<(), DbError> {
+    sqlx::query("UPDATE forms_version SET version = version + 1 WHERE id = 1")
+        .execute(conn)
+        .await?;
+    Ok(())
 }

@@ -4,6 +4,7 @@
 use sqlx::any::AnyRow;
 use sqlx::{Any, AnyConnection, Executor, FromRow, Row};
 
+use crate::domain::form::FormsVersion;
 use crate::domain::user::{NewUser, User, UserId, key};
 use crate::store::db::DbError;
 
@@ -153,6 +154,29 @@ pub async fn find_for_token(
     match row {
         Some(row) => user_and_flag(&row),
         None => Ok((None, revoked(conn, jti).await?)),
+    }
+}
+
+/// [`find_for_token`] and, in the same round trip, the forms' version (`GET /form`, which
+/// keeps the list it wrote for each version). `None` when no user matched.
+pub async fn find_for_token_with_forms_version(
+    conn: &mut AnyConnection,
+    username: &str,
+    jti: &str,
+) -> Result<((Option<User>, bool), Option<FormsVersion>), DbError> {
+    let row = sqlx::query(token_user!(
+        ", (SELECT version FROM forms_version WHERE id = 1) AS forms_version"
+    ))
+    .bind(jti)
+    .bind(key(username))
+    .fetch_optional(&mut *conn)
+    .await?;
+    match row {
+        Some(row) => {
+            let version = row.try_get::<Option<i64>, _>("forms_version")?;
+            Ok((user_and_flag(&row)?, version.map(FormsVersion)))
+        }
+        None => Ok(((None, revoked(conn, jti).await?), None)),
     }
 }
 

@@ -8,7 +8,21 @@
 //! string is checked in one pass the compiler vectorises and goes to serde_json only if it
 //! needs an escape, and numbers are written by `itoa`, as serde_json writes them.
 
+use crate::app::error::AppError;
+use crate::app::forms::ListWriter;
 use crate::domain::form::FormView;
+use crate::web::http::JsonArray;
+
+/// The list's JSON array.
+impl ListWriter for JsonArray {
+    fn push(&mut self, form: FormView<'_>) {
+        self.push_written(|text| write(text, &form));
+    }
+
+    fn finish(self: Box<Self>) -> Result<String, AppError> {
+        self.into_text().map_err(AppError::Internal)
+    }
+}
 
 /// Appends `form`'s JSON object to `out`.
 pub fn write(out: &mut Vec<u8>, form: &FormView) -> serde_json::Result<()> {

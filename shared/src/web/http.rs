@@ -309,14 +309,23 @@ impl JsonArray {
         }
     }
 
-    pub fn into_response(mut self) -> Result<Response<Body>, ApiError> {
+    pub fn into_response(self) -> Result<Response<Body>, ApiError> {
+        Ok(ok_json_text(self.into_text().map_err(ApiError::internal)?))
+    }
+
+    /// The array's text; the first error an element's writing had, if any.
+    pub fn into_text(mut self) -> Result<String, Cause> {
         if let Some(e) = self.failed {
-            return Err(ApiError::internal(e));
+            return Err(e.into());
         }
         self.text.push(b']');
-        let text = String::from_utf8(self.text).map_err(ApiError::internal)?;
-        Ok(json_text(StatusCode::OK, text))
+        Ok(String::from_utf8(self.text)?)
     }
+}
+
+/// A 200 whose body is JSON text already.
+pub fn ok_json_text(text: String) -> Response<Body> {
+    json_text(StatusCode::OK, text)
 }
 
 pub fn ok_json<T: Serialize + ?Sized>(body: &T) -> Response<Body> {
