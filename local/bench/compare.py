@@ -1,5 +1,6 @@
-"""`make bench-compare OLD=<revision>`: the warm read rows of section c and its logins for an
-earlier revision's release binaries and this checkout's, side by side in one run.
+"""`make bench-compare OLD=<revision>`: the warm read rows of section c, its logins and its
+form posts for an earlier revision's release binaries and this checkout's, side by side in
+one run.
 
     .venv/bin/python local/harness.py -- .venv/bin/python -m local.bench.compare OLD_BIN_DIR
 
@@ -8,14 +9,13 @@ defaults), against one database migrated by this checkout's `migrate` and seeded
 as section c seeds it. The functions do not migrate on start (`MIGRATE_ON_START=false`: an
 older revision's migrator refuses a schema with migrations it does not know), so an older
 revision runs over this one's schema, as long as its statements still run on it (a table
-added is fine). Every row alternates the
-two sides run by run (which goes first swaps each run) so that neither gets the quieter
-moments. Only reads and logins: writes would change what the next row lists. Besides
-wrk's figures, each run's CPU time per request: of the side's whole tree (its emulator and
-function processes) and of MariaDB, read from /proc around the run. The runs do not
-overlap, so MariaDB's time in a run is that side's. CPU time moves less with the VM's
-speed than req/s does. Prints one Markdown table on stdout and writes it, with every run's
-figures, to target/bench-compare/.
+added is fine). Every row alternates the two sides run by run (which goes first swaps each
+run) so that neither gets the quieter moments. Reads and logins first, the form posts last:
+writes change what the next row lists. Besides wrk's figures, each run's CPU time per
+request: of the side's whole tree (its emulator and function processes) and of MariaDB,
+read from /proc around the run. The runs do not overlap, so MariaDB's time in a run is that
+side's. CPU time moves less with the VM's speed than req/s does. Prints one Markdown table
+on stdout and writes it, with every run's figures, to target/bench-compare/.
 """
 
 from __future__ import annotations
@@ -45,20 +45,25 @@ OUT_DIR = ROOT / "target" / "bench-compare"
 
 LOGIN = json.dumps(ROOT_LOGIN)
 
-# (forms in the database, row name, method, path, connections, extra headers, body); rows
-# with a body send no token. A login writes nothing: the list rows after it are unchanged.
+FORM = json.dumps({"time": int(time.time()), "customer_name": "Bench Customer", "course": "Benchmarking 101",
+                   "payment_method": "cash", "amount": "123.45", "receipt": "R-bench"})
+JSON = {"Content-Type": "application/json"}
+
+# (forms in the database, row name, method, path, connections, extra headers, body, as root:
+# with root's token). A login writes nothing: the list rows after it are unchanged. The form
+# posts write, so they come last.
 ROWS = [
-    (100, "GET /api/v1/auth/login (whoami, root) c16", "GET", "/api/v1/auth/login", 16, {}, None),
-    (100, "POST /api/v1/auth/login (200) c16", "POST", "/api/v1/auth/login", 16,
-     {"Content-Type": "application/json"}, LOGIN),
-    (100, "GET /api/v1/form (100 forms) c1", "GET", "/api/v1/form", 1, {}, None),
-    (100, "GET /api/v1/form (100 forms) c16", "GET", "/api/v1/form", 16, {}, None),
-    (10_000, "GET /api/v1/form (10,000 forms) c1", "GET", "/api/v1/form", 1, {}, None),
-    (10_000, "GET /api/v1/form (10,000 forms) c16", "GET", "/api/v1/form", 16, {}, None),
+    (100, "GET /api/v1/auth/login (whoami, root) c16", "GET", "/api/v1/auth/login", 16, {}, None, True),
+    (100, "POST /api/v1/auth/login (200) c16", "POST", "/api/v1/auth/login", 16, JSON, LOGIN, False),
+    (100, "GET /api/v1/form (100 forms) c1", "GET", "/api/v1/form", 1, {}, None, True),
+    (100, "GET /api/v1/form (100 forms) c16", "GET", "/api/v1/form", 16, {}, None, True),
+    (10_000, "GET /api/v1/form (10,000 forms) c1", "GET", "/api/v1/form", 1, {}, None, True),
+    (10_000, "GET /api/v1/form (10,000 forms) c16", "GET", "/api/v1/form", 16, {}, None, True),
     (10_000, "GET /api/v1/form (10,000 forms, gzip) c1", "GET", "/api/v1/form", 1,
-     {"Accept-Encoding": "gzip"}, None),
+     {"Accept-Encoding": "gzip"}, None, True),
     (10_000, "GET /api/v1/form (10,000 forms, gzip) c16", "GET", "/api/v1/form", 16,
-     {"Accept-Encoding": "gzip"}, None),
+     {"Accept-Encoding": "gzip"}, None, True),
+    (10_000, "POST /api/v1/form c16", "POST", "/api/v1/form", 16, JSON, FORM, True),
 ]
 
 
@@ -166,11 +171,11 @@ def main(argv: list[str]) -> int:
                  "new": start_side(RELEASE, env, tmp / "new.log", cleanup)}
         auth = {"Authorization": f"Bearer {root_token(sides['new'][0])}"}
         submitter, listed = add_bench_user(db_url), 0
-        for index, (forms, name, method, path, connections, headers, body) in enumerate(ROWS):
+        for index, (forms, name, method, path, connections, headers, body, as_root) in enumerate(ROWS):
             if forms > listed:
                 add_forms(db_url, submitter, listed, forms - listed)
                 listed = forms
-            token = auth if body is None else {}
+            token = auth if as_root else {}
             script = lua_script(tmp, f"row{index}", method, {**token, **headers}, body)
             rows.append(measure(sides, script, name, path, connections))
     text = table(rows, old_bin_dir)

@@ -14,7 +14,7 @@ FORM_INSERT = (
     "amount_cents, receipt, resolved_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
 )
 # What every change to `forms` does in its transaction (shared/src/store/forms.rs).
-FORMS_CHANGED = "UPDATE forms_version SET version = version + 1 WHERE id = 1"
+FORMS_CHANGED = "UPDATE forms_version SET version = version + 1 WHERE id = 0"
 OUTBOX_INSERT = (
     "INSERT INTO email_outbox (to_address, to_name, subject, text_body, html_body, created_at, "
     "status, attempts, next_attempt_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"

@@ -19,7 +19,7 @@ use sqlx::mysql::{MySqlConnectOptions, MySqlConnection};
 use sqlx::{Any, Connection, Executor};
 
 use crate::domain::amount::format_cents;
-use crate::domain::form::FormFields;
+use crate::domain::form::{FormFields, FormId};
 use crate::domain::now;
 use crate::domain::user::key;
 use crate::store::db::{Db, DbError, Tx};
@@ -472,7 +472,7 @@ async fn copy_forms(
             insert_form(&mut tx, &kept, &fields).await?;
             copied += 1;
         }
-        forms::count_change(&mut tx).await?;
+        forms::count_change(&mut tx, FormId(after)).await?;
         tx.commit().await?;
         if total > BATCH {
             progress(format!("forms: {} of {total} done", ids.len()));

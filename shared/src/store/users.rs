@@ -165,7 +165,7 @@ pub async fn find_for_token_with_forms_version(
     jti: &str,
 ) -> Result<((Option<User>, bool), Option<FormsVersion>), DbError> {
     let row = sqlx::query(token_user!(
-        ", (SELECT version FROM forms_version WHERE id = 1) AS forms_version"
+        ", (SELECT CAST(SUM(version) AS SIGNED) FROM forms_version) AS forms_version"
     ))
     .bind(jti)
     .bind(key(username))
