@@ -86,9 +86,14 @@ pub fn create<'a>(
     Box::pin(async move {
         let mut tx = state.db.begin_write().await?;
         let id = forms::insert(&mut tx, caller.user.id, &new).await?;
-        let form = forms::find(&mut *tx, id)
-            .await?
-            .ok_or_else(|| AppError::bug("the form just inserted is missing"))?;
+        // As stored: the fields are written as they are, and nothing else sets a column.
+        let form = Form {
+            id,
+            submitter_id: caller.user.id,
+            submitter: caller.user.username.clone(),
+            fields: new,
+            resolved_at: None,
+        };
         let name = caller.user.full_name();
         let amount = form.fields.amount.to_string();
         let logo = base.logo(state);
