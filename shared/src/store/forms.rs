@@ -277,8 +277,7 @@ const VERSION_ROWS: i64 = 64;
 /// in the transaction that changes form `id`, so the change and the number commit together.
 /// Every writer of `forms` in this module calls it, and the Flask import. The row raised
 /// stays locked until the commit; it is one of 64, by the form's id, so forms written at
-/// once seldom wait for each other's commits (on one row, posts at 16 connections went
-/// from 853 to 600 a second).
+/// once seldom wait for each other's commits, as they all did on one row.
 pub(crate) async fn count_change(conn: &mut AnyConnection, id: FormId) -> Result<(), DbError> {
     sqlx::query("UPDATE forms_version SET version = version + 1 WHERE id = ?")
         .bind(id.0.rem_euclid(VERSION_ROWS))
