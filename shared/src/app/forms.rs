@@ -35,11 +35,13 @@ pub fn list<'a>(
     Box::pin(async move {
         let read_at = Instant::now();
         let (caller, version) = auth::authenticate_with_forms_version(state, token).await?;
-        let scope = match caller.user.is_admin {
-            true => ListScope::Every,
-            false => ListScope::SubmittedBy(caller.user.id),
+        let scope = if caller.user.is_admin {
+            ListScope::Every
+        } else {
+            ListScope::SubmittedBy(caller.user.id)
         };
-        let kept = version.and_then(|version| state.form_lists.get(scope, version, read_at));
+        let now = Instant::now();
+        let kept = version.and_then(|version| state.form_lists.get(scope, version, now));
         if let Some(text) = kept {
             return Ok(String::from(&*text));
         }
