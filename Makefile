@@ -289,8 +289,8 @@ size-copies: toolchain
 # An earlier revision's release binaries beside this checkout's, in one run (the issue's
 # "same run, old and new binaries"): OLD is checked out in a worktree under target/compare/
 # and built there with its own target directory, then local/bench/compare.py runs the warm
-# read rows of section c and its logins against both, each under its own emulator, on one
-# database.
+# read rows of section c, its logins and its form posts against both, each under its own
+# emulator, on one database.
 COMPARE_DIR := target/compare
 bench-compare: system-packages venv
 	if [ -z "$(OLD)" ]; then echo "usage: make bench-compare OLD=<git revision>" >&2; exit 2; fi

@@ -7,7 +7,7 @@ use shared::app::accounts;
 use shared::domain::amount::Cents;
 use shared::domain::email_templates::RenderedEmail;
 use shared::domain::form::{Form, FormFields, PaymentMethod};
-use shared::domain::user::{NewUser, User};
+use shared::domain::user::{NewUser, User, UserId};
 use shared::store::db::{Backend, DbError};
 use shared::store::{forms, migrations, outbox, revoked, users};
 use shared::{AppState, Config, Db};
@@ -85,6 +85,31 @@ fn new_user<'a>(username: &'a str, email: &'a str) -> NewUser<'a> {
         password_hash: None,
         registration_time: 1_700_000_000,
     }
+}
+
+/// A form's fields, all fixed but the receipt.
+fn fields(receipt: &str) -> FormFields {
+    FormFields {
+        time: 1_700_000_000,
+        customer_name: "Zoë".into(),
+        course: "k".into(),
+        payment_method: PaymentMethod::Cash,
+        amount: Cents(100),
+        receipt: receipt.into(),
+    }
+}
+
+/// A form written in SQL by hand, past the store (which raises the forms' version).
+async fn insert_form_by_hand(conn: &mut sqlx::AnyConnection, submitter: UserId, receipt: &str) {
+    sqlx::query(
+        "INSERT INTO forms (submitter_id, form_time, customer_name, course, payment_method, \
+         amount_cents, receipt, resolved_at) VALUES (?, 1, 'c', 'k', 'cash', 100, ?, NULL)",
+    )
+    .bind(submitter.0)
+    .bind(receipt)
+    .execute(conn)
+    .await
+    .unwrap();
 }
 
 #[tokio::test]
@@ -519,15 +544,7 @@ async fn whoami_reads_the_user_and_their_form_ids_in_one_statement() {
         submitters.extend([bob; 6]);
         submitters.push(amy);
         for submitter in submitters {
-            sqlx::query(
-                "INSERT INTO forms (submitter_id, form_time, customer_name, course, \
-                 payment_method, amount_cents, receipt, resolved_at) \
-                 VALUES (?, 1, 'c', 'k', 'cash', 100, 'r', NULL)",
-            )
-            .bind(submitter.0)
-            .execute(&mut *conn)
-            .await
-            .unwrap();
+            insert_form_by_hand(&mut conn, submitter, "r").await;
         }
         let expected = users::form_ids(&mut *conn, amy).await.unwrap();
         assert_eq!(expected, [1, 3, 4, 6, 13]);
@@ -667,14 +684,6 @@ async fn every_change_to_a_form_raises_the_forms_version_with_it() {
         let amy = users::insert(&mut conn, &new_user("Amy", "amy@example.test"))
             .await
             .unwrap();
-        let fields = |receipt: &str| FormFields {
-            time: 1_700_000_000,
-            customer_name: "Zoë".into(),
-            course: "k".into(),
-            payment_method: PaymentMethod::Cash,
-            amount: Cents(100),
-            receipt: receipt.into(),
-        };
         let start = forms_version(&mut conn).await;
 
         let id = forms::insert(&mut conn, amy, &fields("a")).await.unwrap();
@@ -737,26 +746,6 @@ async fn a_kept_form_list_answers_until_a_form_changes() {
                 .map(|form| form["receipt"].as_str().unwrap().to_owned())
                 .collect()
         };
-        let fields = |receipt: &str| FormFields {
-            time: 1_700_000_000,
-            customer_name: "c".into(),
-            course: "k".into(),
-            payment_method: PaymentMethod::Cheque,
-            amount: Cents(1),
-            receipt: receipt.into(),
-        };
-        let by_hand = async |conn: &mut sqlx::AnyConnection, receipt: &str| {
-            sqlx::query(
-                "INSERT INTO forms (submitter_id, form_time, customer_name, course, \
-                 payment_method, amount_cents, receipt, resolved_at) \
-                 VALUES (?, 1, 'c', 'k', 'cash', 100, ?, NULL)",
-            )
-            .bind(bob.0)
-            .bind(receipt)
-            .execute(conn)
-            .await
-            .unwrap();
-        };
 
         forms::insert(&mut conn, bob, &fields("first"))
             .await
@@ -764,7 +753,7 @@ async fn a_kept_form_list_answers_until_a_form_changes() {
         assert_eq!(receipts(&ada_token).await, ["first"]);
         assert_eq!(receipts(&bob_token).await, ["first"]);
         // Written by hand, the version not raised: the kept lists answer, for a while.
-        by_hand(&mut conn, "by hand").await;
+        insert_form_by_hand(&mut conn, bob, "by hand").await;
         assert_eq!(receipts(&ada_token).await, ["first"]);
         assert_eq!(receipts(&bob_token).await, ["first"]);
         // Any change through the store: every list is read again.
@@ -777,7 +766,7 @@ async fn a_kept_form_list_answers_until_a_form_changes() {
         users::set_admin(&mut *conn, bob, true).await.unwrap();
         assert_eq!(receipts(&bob_token).await, ["first", "by hand", "ada's"]);
         // A change by hand shows once the kept list is KEPT_FOR old.
-        by_hand(&mut conn, "later").await;
+        insert_form_by_hand(&mut conn, bob, "later").await;
         assert_eq!(receipts(&ada_token).await, ["first", "by hand", "ada's"]);
         tokio::time::sleep(shared::app::form_lists::KEPT_FOR).await;
         assert_eq!(

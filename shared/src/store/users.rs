@@ -139,6 +139,34 @@ pub async fn find_for_login<'c, E: Executor<'c, Database = Any>>(
     user_and_flag(&row)
 }
 
+/// What a [`token_user!`] statement found: its row, or no user (and then whether the token
+/// was revoked).
+enum TokenRow {
+    Matched(AnyRow),
+    NoUser { revoked: bool },
+}
+
+/// Runs `sql`, a [`token_user!`] statement, for `username` and the token `jti`; when no
+/// user matched, asks whether the token was revoked (the only second query).
+async fn token_row(
+    conn: &mut AnyConnection,
+    sql: &'static str,
+    username: &str,
+    jti: &str,
+) -> Result<TokenRow, DbError> {
+    let row = sqlx::query(sql)
+        .bind(jti)
+        .bind(key(username))
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(match row {
+        Some(row) => TokenRow::Matched(row),
+        None => TokenRow::NoUser {
+            revoked: revoked(conn, jti).await?,
+        },
+    })
+}
+
 /// The user a token names, and in the same round trip whether the token (`jti`) was
 /// revoked: one query per authenticated request; a second only when the user is gone.
 pub async fn find_for_token(
@@ -146,15 +174,12 @@ pub async fn find_for_token(
     username: &str,
     jti: &str,
 ) -> Result<(Option<User>, bool), DbError> {
-    let row = sqlx::query(token_user!(""))
-        .bind(jti)
-        .bind(key(username))
-        .fetch_optional(&mut *conn)
-        .await?;
-    match row {
-        Some(row) => user_and_flag(&row),
-        None => Ok((None, revoked(conn, jti).await?)),
-    }
+    Ok(
+        match token_row(conn, token_user!(""), username, jti).await? {
+            TokenRow::Matched(row) => user_and_flag(&row)?,
+            TokenRow::NoUser { revoked } => (None, revoked),
+        },
+    )
 }
 
 /// [`find_for_token`] and, in the same round trip, the forms' version (`GET /form`, which
@@ -164,20 +189,15 @@ pub async fn find_for_token_with_forms_version(
     username: &str,
     jti: &str,
 ) -> Result<((Option<User>, bool), Option<FormsVersion>), DbError> {
-    let row = sqlx::query(token_user!(
-        ", (SELECT CAST(SUM(version) AS SIGNED) FROM forms_version) AS forms_version"
-    ))
-    .bind(jti)
-    .bind(key(username))
-    .fetch_optional(&mut *conn)
-    .await?;
-    match row {
-        Some(row) => {
+    let sql =
+        token_user!(", (SELECT CAST(SUM(version) AS SIGNED) FROM forms_version) AS forms_version");
+    Ok(match token_row(conn, sql, username, jti).await? {
+        TokenRow::Matched(row) => {
             let version = row.try_get::<Option<i64>, _>("forms_version")?;
-            Ok((user_and_flag(&row)?, version.map(FormsVersion)))
+            (user_and_flag(&row)?, version.map(FormsVersion))
         }
-        None => Ok(((None, revoked(conn, jti).await?), None)),
-    }
+        TokenRow::NoUser { revoked } => ((None, revoked), None),
+    })
 }
 
 /// [`find_for_token`] and the ids of the forms the user submitted, ascending, in the same
@@ -190,17 +210,14 @@ pub async fn find_for_token_with_forms(
     username: &str,
     jti: &str,
 ) -> Result<((Option<User>, bool), Vec<i64>), DbError> {
-    let row = sqlx::query(token_user!(
+    let sql = token_user!(
         ", (SELECT CAST(GROUP_CONCAT(f.id) AS CHAR) FROM forms f WHERE f.submitter_id = users.id) \
          AS form_ids, (SELECT CAST(SUM(f.id) AS SIGNED) FROM forms f \
          WHERE f.submitter_id = users.id) AS form_id_sum"
-    ))
-    .bind(jti)
-    .bind(key(username))
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(row) = row else {
-        return Ok(((None, revoked(conn, jti).await?), Vec::new()));
+    );
+    let row = match token_row(conn, sql, username, jti).await? {
+        TokenRow::Matched(row) => row,
+        TokenRow::NoUser { revoked } => return Ok(((None, revoked), Vec::new())),
     };
     let found = user_and_flag(&row)?;
     let Some(user_id) = found.0.as_ref().map(|user| user.id) else {
