@@ -154,6 +154,7 @@ def list_rows(r: dict) -> list[list[str]]:
     for item in e["sizes"]:
         rows.append(["e", f"GET /api/v1/form, {item['forms']:,} forms", "", fmt_ms(item["median_ms"]), "", "",
                      f"{LIST_SAMPLES} sequential; {fmt_bytes(item['response_bytes'] or 0)} body; "
+                     f"the client's own CPU {fmt_ms(item['client_cpu_median_ms'])} per request (median); "
                      f"no answer in {LIST_GET_TIMEOUT:.0f} s: {item['lost_no_answer_in_5s']}, "
                      f"not 200: {item['not_200']}"])
     rows.append(["e", "list growth 10,000 ÷ 100 forms", "", "", "", "", f"ratio {e['ratio']:.1f}×"])
