@@ -11,7 +11,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from .client import checked_request
-from .config import FLOOR_PATH, LIST_SAMPLES, LIST_SIZES, ROOT_LOGIN, UNLIMITED_ROWS, WRK_LOGIN_SECONDS, WRK_RUNS
+from .config import EMAIL_DRAIN_TIMEOUT, FLOOR_PATH, LIST_SAMPLES, LIST_SIZES, ROOT_LOGIN, UNLIMITED_ROWS, WRK_LOGIN_SECONDS, WRK_RUNS
 from .config import WRK_SECONDS as S  # the rows' seconds per run
 from .emulator import Emulator
 from .figures import fmt_bytes, fmt_ms
@@ -114,7 +114,7 @@ def form_post_rows(results: dict, fronts: list[dict], tmp: Path, auth: dict, db_
     rows = warm_row(fronts, tmp, "form_post", "POST /api/v1/form", "POST", "/api/v1/form",
                     {**auth, "Content-Type": "application/json"}, form_body, 200, S,
                     "writes a form + queues 1 e-mail, which `email` sends meanwhile (invoked after the commit)")
-    waited, waiting = outbox_drained(db_url, 120)
+    waited, waiting = outbox_drained(db_url, EMAIL_DRAIN_TIMEOUT)
     results["c_email"] = {"drain_wait_s": round(waited, 2), "still_waiting": waiting,
                           "sink_received": sink.received()}
     log(f"   form posts' e-mail: {waited:.1f} s until the outbox was empty ({waiting} still waiting); "
