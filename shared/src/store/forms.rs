@@ -112,11 +112,19 @@ pub(crate) fn bind_fields<'q>(
 /// through MariaDB's subquery cache and cost more: 326 against 273 µs for 100 forms.
 macro_rules! select_forms {
     ($rest:literal) => {
+        concat!("SELECT f.id, f.submitter_id, ", select_forms!(@shown), $rest)
+    };
+    // A list's rows: what a list shows, without `f.submitter_id`. One value fewer in each
+    // row MariaDB sends and sqlx parses (80 KB fewer per 10,000-form list); its effect on
+    // MariaDB's CPU per list was within the noise (-16% to +9% over seven A/B readings).
+    (list $rest:literal) => {
+        concat!("SELECT f.id, ", select_forms!(@shown), $rest)
+    };
+    (@shown) => {
         concat!(
-            "SELECT f.id, f.submitter_id, u.username AS submitter, ",
-            "f.form_time, f.customer_name, f.course, f.payment_method, f.amount_cents, ",
-            "f.receipt, f.resolved_at FROM forms f LEFT JOIN users u ON u.id = f.submitter_id ",
-            $rest
+            "u.username AS submitter, f.form_time, f.customer_name, f.course, ",
+            "f.payment_method, f.amount_cents, f.receipt, f.resolved_at ",
+            "FROM forms f LEFT JOIN users u ON u.id = f.submitter_id "
         )
     };
 }
@@ -168,9 +176,9 @@ where
     usize: ColumnIndex<DB::Row>,
 {
     let query = match submitter {
-        None => sqlx::query::<DB>(select_forms!("ORDER BY f.id")),
+        None => sqlx::query::<DB>(select_forms!(list "ORDER BY f.id")),
         Some(user) => {
-            sqlx::query(select_forms!("WHERE f.submitter_id = ? ORDER BY f.id")).bind(user.0)
+            sqlx::query(select_forms!(list "WHERE f.submitter_id = ? ORDER BY f.id")).bind(user.0)
         }
     };
     let mut rows = query.fetch(conn);
@@ -180,7 +188,7 @@ where
     Ok(())
 }
 
-/// A row of [`select_forms`], by position (the list reads ten thousand), its texts
+/// A row of [`select_forms`]`(list ..)`, by position (the list reads ten thousand), its texts
 /// borrowed.
 fn view_of<'r, R: Row>(row: &'r R) -> Result<FormView<'r>, DbError>
 where
@@ -191,14 +199,14 @@ where
     let id = row.try_get(0)?;
     Ok(FormView {
         id: FormId(id),
-        submitter: row.try_get(2)?,
-        time: row.try_get(3)?,
-        customer_name: row.try_get(4)?,
-        course: row.try_get(5)?,
-        payment_method: payment_method(id, row.try_get(6)?)?,
-        amount: Cents(row.try_get(7)?),
-        receipt: row.try_get(8)?,
-        resolved_at: row.try_get(9)?,
+        submitter: row.try_get(1)?,
+        time: row.try_get(2)?,
+        customer_name: row.try_get(3)?,
+        course: row.try_get(4)?,
+        payment_method: payment_method(id, row.try_get(5)?)?,
+        amount: Cents(row.try_get(6)?),
+        receipt: row.try_get(7)?,
+        resolved_at: row.try_get(8)?,
     })
 }
 
