@@ -44,7 +44,8 @@ def notes(r: dict) -> str:
         f"up, and after the loads of c–f.",
         f"POST /api/v1/form: each commit invokes `email` (Event, through the emulator's Invoke API, as in AWS), "
         f"which sends the e-mail while the rows run, to an SMTP sink in the bench's own process that only counts "
-        f"them during c; before the next row the bench waits until the outbox is empty, at most "
+        f"them during c; before the next row the bench waits until the outbox is empty, invoking `email` "
+        f"in its schedule's place when nothing is sending (an invocation sends for at most 20 s), at most "
         f"{EMAIL_DRAIN_TIMEOUT:.0f} s (row f says how many were still waiting). The bench process used "
         f"{r.get('bench_process_cpu_c_s', '?')} s of CPU during c and e.",
         "f: the e-mails are queued by SQL, so no commit invokes `email`, and its schedule is an hour away: the "

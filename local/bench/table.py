@@ -180,13 +180,15 @@ def email_rows(r: dict) -> list[list[str]]:
 
 
 def drained(c_email: dict) -> str:
-    """How long the form posts' e-mails took to go out after the form rows, or how many
-    had not when the bench stopped waiting (the rows after them ran beside their sending)."""
+    """How long the form posts' e-mails took to go out after the form rows (with the sweeps
+    the bench invoked in the schedule's place), or how many had not when it stopped waiting."""
     waited, waiting = c_email.get("drain_wait_s", "?"), c_email.get("still_waiting", 0)
+    sweeps = c_email.get("sweeps", 0)
+    swept = f" ({sweeps} sweep{'s' if sweeps != 1 else ''} invoked by the bench, as the schedule would)" if sweeps else ""
     if waiting:
         return (f"after the form rows, {waiting:,} still waiting when the bench stopped waiting at "
-                f"{waited} s: the rows after them ran beside their sending")
-    return f"after the form rows the outbox was empty within {waited} s"
+                f"{waited} s{swept}")
+    return f"after the form rows the outbox was empty within {waited} s{swept}"
 
 
 def argon2_rows(r: dict) -> list[list[str]]:
